@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The device handle: one transport plus what the core decided about it
+ * (layout, caps, blocker) and the state the library confirmed.  The
+ * session driver talks to the device only through these helpers; they
+ * apply the core's rules (field access, per-state permissions) before any
+ * byte moves, and word every failure as "<step>: <field/region> ...".
+ */
+#ifndef DEVSTATE_DEVICE_H
+#define DEVSTATE_DEVICE_H
+
+#include "libdevstate/core.h"
+#include "transports/transport.h"
+
+struct devstate_device {
+	const struct devstate_transport_ops *ops;
+	void *priv;
+	unsigned flags;
+	struct devstate_regions regions;
+	const struct devstate_layout *layout;	/* NULL when blocked early */
+	uint32_t version;
+	uint32_t caps;
+	uint32_t state;				/* last confirmed */
+	struct devstate_blocker_info blocker;
+	void *map[DEVSTATE_REGION_COUNT];	/* mapped data regions */
+	char err[DEVSTATE_ERR_MAX];
+};
+
+/* Set dev->err (printf-style). */
+void devstate_dev_err(struct devstate_device *dev, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* -EOPNOTSUPP (with the blocker sentence in dev->err) when blocked. */
+int devstate_dev_usable(struct devstate_device *dev);
+
+/* One control field, checked against the layout (exists, readable or
+ * writable).  step names the flow step for the error sentence. */
+int devstate_dev_read_field(struct devstate_device *dev, const char *step,
+			    enum devstate_field field, uint64_t *val);
+int devstate_dev_write_field(struct devstate_device *dev, const char *step,
+			     enum devstate_field field, uint64_t val);
+
+/* Data region access (the map when there is one, else read/write). */
+int devstate_dev_data_read(struct devstate_device *dev, const char *step,
+			   enum devstate_region r, uint64_t off, void *buf,
+			   size_t len);
+int devstate_dev_data_write(struct devstate_device *dev, const char *step,
+			    enum devstate_region r, uint64_t off,
+			    const void *buf, size_t len);
+/* The mapping of a data region, or NULL. */
+static inline void *devstate_dev_map(const struct devstate_device *dev,
+				     enum devstate_region r)
+{
+	return dev->map[r];
+}
+
+/* Write device_state after checking the transition with the core; on
+ * success dev->state follows. */
+int devstate_dev_set_state(struct devstate_device *dev, const char *step,
+			   uint32_t state);
+
+/* Check that the confirmed state permits op (core table); -EBUSY with a
+ * sentence otherwise. */
+int devstate_dev_permit(struct devstate_device *dev, const char *step,
+			enum devstate_op op);
+
+/* Query the dirty bitmap of [start_addr, +page_nr pages) slice by slice
+ * and OR it into bitmap; *dirty (if not NULL) gets the dirty count of the
+ * whole caller range afterwards. */
+int devstate_dev_dirty_bitmap(struct devstate_device *dev, const char *step,
+			      uint64_t start_addr, uint64_t page_nr,
+			      uint64_t *bitmap, uint64_t *dirty);
+
+/* Render an errno from the device as a sentence with the step, what was
+ * accessed and the state (SPEC 11 errors). */
+int devstate_dev_fail(struct devstate_device *dev, int rc, const char *step,
+		      const char *what);
+
+#endif /* DEVSTATE_DEVICE_H */

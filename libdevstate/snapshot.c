@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Snapshot files (SPEC 9): an atomic writer and a verifier.
+ *
+ * A save goes to DIR/.BASENAME.tmp.XXXXXX (mkstemp) beside PATH; commit
+ * fsyncs it, renames it over PATH and fsyncs DIR, so PATH is always either
+ * the previous snapshot or the complete new one.  free without commit
+ * removes the temporary file.  A process killed mid-save leaves its
+ * temporary file behind; such files are named .BASENAME.tmp.* and a later
+ * save neither reads nor reuses them (they may be removed by hand).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "libdevstate/core.h"
+#include "libdevstate/stream.h"
+
+#define WBUF_SIZE	(64u << 10)	/* small writes are gathered */
+#define RBUF_SIZE	(1u << 20)	/* verify reads this much at a time */
+
+struct devstate_file {
+	int fd;
+	char *path;		/* the snapshot */
+	char *tmp;		/* the temporary file, until committed */
+	char *dir;		/* PATH's directory */
+	int failed;		/* sticky write error */
+	bool committed;
+	size_t wlen;
+	uint8_t wbuf[WBUF_SIZE];
+};
+
+/* The process umask, without changing it (umask(2) would, racily). */
+static mode_t current_umask(void)
+{
+	char line[128];
+	mode_t mask = 022;
+	FILE *f;
+
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return mask;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int m;
+
+		if (sscanf(line, "Umask: %o", &m) == 1) {
+			mask = (mode_t)(m & 0777);
+			break;
+		}
+	}
+	fclose(f);
+	return mask;
+}
+
+DEVSTATE_EXPORT int devstate_file_create(struct devstate_file **out,
+					 const char *path)
+{
+	struct devstate_file *f;
+	const char *slash, *base;
+	size_t dlen, n;
+	int rc;
+
+	if (!out || !path || !*path)
+		return -EINVAL;
+	slash = strrchr(path, '/');
+	base = slash ? slash + 1 : path;
+	if (!*base)
+		return -EISDIR;	/* "dir/" names no file */
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->fd = -1;
+	if (!slash)
+		f->dir = strdup(".");
+	else if (slash == path)
+		f->dir = strdup("/");
+	else
+		f->dir = strndup(path, (size_t)(slash - path));
+	f->path = strdup(path);
+	dlen = slash ? (size_t)(base - path) : 0;
+	n = dlen + 1 + strlen(base) + sizeof(".tmp.XXXXXX");
+	f->tmp = malloc(n);
+	if (!f->dir || !f->path || !f->tmp) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	snprintf(f->tmp, n, "%.*s.%s.tmp.XXXXXX", (int)dlen, path, base);
+	f->fd = mkostemp(f->tmp, O_CLOEXEC);
+	if (f->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* mkstemp creates 0600; a snapshot is an ordinary file */
+	if (fchmod(f->fd, 0644 & ~current_umask()) < 0) {
+		rc = -errno;
+		close(f->fd);
+		unlink(f->tmp);
+		goto fail;
+	}
+	*out = f;
+	return 0;
+fail:
+	free(f->dir);
+	free(f->path);
+	free(f->tmp);
+	free(f);
+	return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int file_flush(struct devstate_file *f)
+{
+	int rc;
+
+	if (!f->wlen)
+		return 0;
+	rc = write_all(f->fd, f->wbuf, f->wlen);
+	f->wlen = 0;
+	if (rc < 0)
+		f->failed = rc;
+	return rc;
+}
+
+DEVSTATE_EXPORT int devstate_file_write(void *file, const void *buf,
+					size_t len)
+{
+	struct devstate_file *f = file;
+	int rc;
+
+	if (!f || (!buf && len))
+		return -EINVAL;
+	if (f->failed)
+		return f->failed;
+	if (f->fd < 0)
+		return -EBADF;	/* committed */
+	if (len < WBUF_SIZE - f->wlen) {
+		memcpy(f->wbuf + f->wlen, buf, len);
+		f->wlen += len;
+		return 0;
+	}
+	rc = file_flush(f);
+	if (rc < 0)
+		return rc;
+	if (len < WBUF_SIZE) {
+		memcpy(f->wbuf, buf, len);
+		f->wlen = len;
+		return 0;
+	}
+	rc = write_all(f->fd, buf, len);
+	if (rc < 0)
+		f->failed = rc;
+	return rc;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd, rc = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0 && errno != EINVAL)	/* EINVAL: not supported */
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+DEVSTATE_EXPORT int devstate_file_commit(struct devstate_file *f)
+{
+	int rc, fd;
+
+	if (!f)
+		return -EINVAL;
+	if (f->failed)
+		return f->failed;
+	if (f->committed || f->fd < 0)
+		return -EINVAL;
+	rc = file_flush(f);
+	if (rc < 0)
+		return rc;
+	if (fsync(f->fd) < 0) {
+		f->failed = -errno;
+		return f->failed;
+	}
+	fd = f->fd;
+	f->fd = -1;
+	if (close(fd) < 0) {
+		f->failed = -errno;
+		return f->failed;
+	}
+	if (rename(f->tmp, f->path) < 0) {
+		f->failed = -errno;
+		return f->failed;
+	}
+	f->committed = true;
+	/* make the rename itself durable */
+	return fsync_dir(f->dir);
+}
+
+DEVSTATE_EXPORT void devstate_file_free(struct devstate_file *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (!f->committed)
+		unlink(f->tmp);
+	free(f->dir);
+	free(f->path);
+	free(f->tmp);
+	free(f);
+}
+
+/* ---------------------------------------------------------------- */
+
+static void report_section(struct devstate_verify_report *rep,
+			   const struct devstate_section *s)
+{
+	rep->sections++;
+	switch (s->type) {
+	case DEVSTATE_SEC_MEMORY:
+		rep->memory_sections++;
+		rep->memory_bytes += s->raw_len;
+		if (s->pos == 0)
+			rep->passes++;
+		break;
+	case DEVSTATE_SEC_CONFIG:
+		rep->config_bytes += s->raw_len;
+		break;
+	case DEVSTATE_SEC_DIRTY_BITMAP:
+		rep->bitmap_sections++;
+		break;
+	default:
+		break;
+	}
+}
+
+static ssize_t read_some(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+DEVSTATE_EXPORT int devstate_verify_file(const char *path,
+					 struct devstate_verify_report *rep,
+					 char *errbuf, size_t errlen)
+{
+	struct devstate_verify_report local;
+	const struct devstate_stream_header *h;
+	struct devstate_dec *d = NULL;
+	uint8_t *buf = NULL;
+	bool ended = false;
+	int fd = -1, rc;
+
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	devstate_msg(errbuf, errlen, "%s", "");
+	if (!path) {
+		devstate_msg(errbuf, errlen, "no path");
+		return -EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		devstate_msg(errbuf, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	buf = malloc(RBUF_SIZE);
+	rc = buf ? devstate_dec_new(&d) : -ENOMEM;
+	if (rc < 0) {
+		devstate_msg(errbuf, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read_some(fd, buf, RBUF_SIZE);
+		size_t off = 0, used;
+
+		if (n < 0) {
+			rc = (int)n;
+			devstate_msg(errbuf, errlen, "%s: read at offset %llu: %s",
+				     path,
+				     (unsigned long long)devstate_dec_offset(d),
+				     strerror(-rc));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		while (off < (size_t)n) {
+			rc = devstate_dec_feed(d, buf + off, (size_t)n - off,
+					       &used);
+			off += used;
+			if (rc < 0) {
+				devstate_msg(errbuf, errlen, "%s: %s", path,
+					     devstate_dec_error(d));
+				goto out;
+			}
+			if (rc == DEVSTATE_DEC_HEADER) {
+				h = devstate_dec_header(d);
+				rep->protocol_version = h->proto_version;
+				rep->caps = h->caps;
+				memcpy(rep->ident, h->ident, h->ident_len);
+				rep->ident[h->ident_len] = '\0';
+			} else if (rc == DEVSTATE_DEC_SECTION) {
+				report_section(rep, devstate_dec_section(d));
+			} else if (rc == DEVSTATE_DEC_END) {
+				ended = true;
+			}
+		}
+	}
+	rep->stream_bytes = devstate_dec_offset(d);
+	if (!ended) {
+		rc = -EINVAL;
+		if (!devstate_dec_header(d))
+			devstate_msg(errbuf, errlen, "%s: truncated: no END section (%s)",
+				     path, rep->stream_bytes ?
+				     "incomplete header" : "empty file");
+		else
+			devstate_msg(errbuf, errlen, "%s: truncated: no END section",
+				     path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rep->stream_bytes == 0 && d)
+		rep->stream_bytes = devstate_dec_offset(d);
+	devstate_dec_free(d);
+	free(buf);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The transport registry: a device string "scheme:args" becomes a
+ * transport.  One static table; the first entry is the default. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "transports/transport.h"
+
+const struct devstate_transport_ops *const devstate_transports[] = {
+	&devstate_fake_ops,
+	&devstate_file_ops,
+	NULL,
+};
+
+int devstate_transport_open(const char *uri,
+			    const struct devstate_transport_ops **ops,
+			    void **priv, char *err, size_t errlen)
+{
+	const char *colon;
+	size_t n;
+	unsigned i;
+
+	if (!uri || !*uri) {
+		devstate_msg(err, errlen, "empty device string");
+		return -EINVAL;
+	}
+	colon = strchr(uri, ':');
+	if (!colon) {
+		devstate_msg(err, errlen,
+			     "device string '%s' has no scheme (fake:, file:, vfio:)",
+			     uri);
+		return -EINVAL;
+	}
+	n = (size_t)(colon - uri);
+	for (i = 0; devstate_transports[i]; i++) {
+		const struct devstate_transport_ops *t = devstate_transports[i];
+		int rc;
+
+		if (strlen(t->name) != n || strncmp(t->name, uri, n))
+			continue;
+		rc = t->open(colon + 1, priv, err, errlen);
+		if (rc < 0)
+			return rc;
+		*ops = t;
+		return 0;
+	}
+	devstate_msg(err, errlen, "unknown device type '%.*s' in '%s'",
+		     (int)n, uri, uri);
+	return -ENODEV;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Transports move bytes; they decide nothing.  One file per backend, each
+ * with a static const ops table registered in registry.c.  Every op
+ * returns 0 or a negative errno, and leaves a sentence in err (naming the
+ * region and offset involved) when it fails.
+ *
+ * Short transfers and EINTR on data regions are retried inside the
+ * transport.  Control-region accesses are single fields (4 or 8 bytes)
+ * and are never split: a short control access is -EIO.
+ */
+#ifndef DEVSTATE_TRANSPORT_H
+#define DEVSTATE_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libdevstate/core.h"
+
+#define DEVSTATE_ERR_MAX 256
+
+struct devstate_transport_ops {
+	const char *name;	/* URI scheme: "fake", "file", "vfio" */
+	const char *help;	/* one line for --help */
+
+	/* args: the URI after "name:".  On success *priv is the
+	 * transport's private state. */
+	int (*open)(const char *args, void **priv, char *err, size_t errlen);
+	void (*close)(void *priv);
+
+	/* Which device-state regions exist, their sizes, and whether the
+	 * data can be mapped. */
+	int (*regions)(void *priv, struct devstate_regions *out,
+		       char *err, size_t errlen);
+
+	/* One control field: off/len exactly as in the layout. */
+	int (*ctl_read)(void *priv, uint32_t off, void *buf, uint32_t len,
+			char *err, size_t errlen);
+	int (*ctl_write)(void *priv, uint32_t off, const void *buf,
+			 uint32_t len, char *err, size_t errlen);
+
+	/* Data regions (CONFIG, MEMORY, BITMAP). */
+	int (*data_read)(void *priv, enum devstate_region r, uint64_t off,
+			 void *buf, size_t len, char *err, size_t errlen);
+	int (*data_write)(void *priv, enum devstate_region r, uint64_t off,
+			  const void *buf, size_t len, char *err,
+			  size_t errlen);
+	/* Optional (NULL or -EOPNOTSUPP: use read/write): map the whole
+	 * data region; the mapping lives until close. */
+	int (*data_map)(void *priv, enum devstate_region r, void **addr,
+			char *err, size_t errlen);
+
+	/* Optional: CRC-32 over the device's memory and config contents
+	 * (-EOPNOTSUPP when they cannot be read back). */
+	int (*digest)(void *priv, uint32_t *crc);
+};
+
+/* registry.c: find the transport for a URI and open it. */
+int devstate_transport_open(const char *uri,
+			    const struct devstate_transport_ops **ops,
+			    void **priv, char *err, size_t errlen);
+/* The registered transports, NULL-terminated. */
+extern const struct devstate_transport_ops *const devstate_transports[];
+
+extern const struct devstate_transport_ops devstate_fake_ops;
+extern const struct devstate_transport_ops devstate_file_ops;
+
+#endif /* DEVSTATE_TRANSPORT_H */
