@@ -10,9 +10,9 @@
  *   reason worth printing also leave a one-line sentence behind, readable
  *   with devstate_device_error() / devstate_save_error() /
  *   devstate_load_error().
- * - Handles are opaque.  A constructor "devstate_x_new(&out, ...)" leaves
+ * - Handles are opaque.  A constructor ("..._new(&out, ...)") leaves
  *   *out untouched on failure; the handle belongs to the caller, who frees
- *   it with the matching devstate_x_free() (NULL is accepted).
+ *   it with the matching ..._free() (NULL is accepted).
  * - Nothing here is thread-safe on one handle; distinct handles are
  *   independent.
  */
@@ -167,7 +167,8 @@ int devstate_device_dirty_bitmap(struct devstate_device *dev,
 				 uint64_t start_addr, uint64_t page_nr,
 				 uint64_t *bitmap);
 /* A CRC-32 over the device's memory and config contents, for transports
- * that can read them back (fake, file); -ENOTSUP otherwise. */
+ * that can read them back (the fake device); -EOPNOTSUPP otherwise (a
+ * snapshot holds the vendor's opaque batches, not the contents). */
 int devstate_device_digest(struct devstate_device *dev, uint32_t *crc);
 
 /* ------------------------------------------------------------------ */
@@ -282,8 +283,9 @@ void devstate_load_get_stats(const struct devstate_load *l,
 
 struct devstate_file;	/* an atomic snapshot writer */
 
-/* Create PATH.tmp.XXXXXX in PATH's directory; commit renames it over
- * PATH after fsync; free without commit removes it. */
+/* Create .BASENAME.tmp.XXXXXX in PATH's directory; commit fsyncs it and
+ * renames it over PATH; free without commit removes it, so a failed save
+ * never destroys the snapshot already at PATH. */
 int devstate_file_create(struct devstate_file **out, const char *path);
 /* A devstate_write_fn for devstate_save_new(), opaque = the file. */
 int devstate_file_write(void *file, const void *buf, size_t len);

@@ -94,27 +94,22 @@ static inline uint64_t load_short(const unsigned char *p, unsigned n)
 	return v;
 }
 
-static inline void store64(unsigned char *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 /*
  * The bulk loops.  On a little-endian host a vector load of source bytes
  * is a vector of little-endian words, and a destination word is its bytes
  * in order, so the compiler's vector extensions do several words a step
  * (with an AVX2 variant picked at run time on x86); elsewhere plain word
- * loops.  Loads and stores go through memcpy, so no pointer needs more
- * than byte alignment.
+ * loops.  Loads go through memcpy: the source needs no alignment.
  *
- *   or_bytes:   bytes d[0 .. 8 nw) |= bytes s[0 .. 8 nw)
+ *   or_words:   d[i] |= w[i]                            for 0 <= i < nw
  *   or_shifted: d[i] |= w[i] << sh | w[i - 1] >> (64 - sh)
  *                                                       for 1 <= i < nw
  * where w[i] is source word i (bytes 8i .. 8i + 7) and 0 < sh < 64.
  */
 #define VLOAD(v, p)	memcpy(&(v), (p), sizeof(v))
 #define VSTORE(p, v)	memcpy((p), &(v), sizeof(v))
+/* Destination stores are kept vector-aligned (no cache-line splits). */
+#define VALIGNED(p, VT)	(((uintptr_t)(p) & (sizeof(VT) - 1)) == 0)
 
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
 	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -136,38 +131,41 @@ static inline void store64(unsigned char *p, uint64_t v)
 						  (vw4){ 3, 4, 5, 6 })
 # endif
 
-#define DEFINE_OR_BYTES(name, attr, VT)					\
-attr static void name(unsigned char *restrict d,			\
+#define DEFINE_OR_WORDS(name, attr, VT)					\
+attr static void name(uint64_t *restrict d,				\
 		      const unsigned char *restrict s, uint64_t nw)	\
 {									\
-	const uint64_t vb = sizeof(VT);					\
-	uint64_t i = 0, n = nw * 8;					\
+	const uint64_t vw = sizeof(VT) / sizeof(uint64_t);		\
+	uint64_t i = 0;							\
 									\
-	for (; i + 4 * vb <= n; i += 4 * vb) {				\
+	for (; i < nw && !VALIGNED(d + i, VT); i++)			\
+		d[i] |= load64(s + 8 * i);				\
+	for (; i + 4 * vw <= nw; i += 4 * vw) {				\
 		VT a0, a1, a2, a3, b0, b1, b2, b3;			\
 									\
-		VLOAD(a0, s + i);					\
-		VLOAD(a1, s + i + vb);					\
-		VLOAD(a2, s + i + 2 * vb);				\
-		VLOAD(a3, s + i + 3 * vb);				\
+		VLOAD(a0, s + 8 * i);					\
+		VLOAD(a1, s + 8 * (i + vw));				\
+		VLOAD(a2, s + 8 * (i + 2 * vw));			\
+		VLOAD(a3, s + 8 * (i + 3 * vw));			\
 		VLOAD(b0, d + i);					\
-		VLOAD(b1, d + i + vb);					\
-		VLOAD(b2, d + i + 2 * vb);				\
-		VLOAD(b3, d + i + 3 * vb);				\
+		VLOAD(b1, d + i + vw);					\
+		VLOAD(b2, d + i + 2 * vw);				\
+		VLOAD(b3, d + i + 3 * vw);				\
 		b0 |= a0;						\
 		b1 |= a1;						\
 		b2 |= a2;						\
 		b3 |= a3;						\
 		VSTORE(d + i, b0);					\
-		VSTORE(d + i + vb, b1);					\
-		VSTORE(d + i + 2 * vb, b2);				\
-		VSTORE(d + i + 3 * vb, b3);				\
+		VSTORE(d + i + vw, b1);					\
+		VSTORE(d + i + 2 * vw, b2);				\
+		VSTORE(d + i + 3 * vw, b3);				\
 	}								\
-	for (; i < n; i += 8)						\
-		store64(d + i, load64(d + i) | load64(s + i));		\
+	for (; i < nw; i++)						\
+		d[i] |= load64(s + 8 * i);				\
 }
 
-/* prev carries the source word i - 1 in its last lane. */
+/* After the aligning steps, prev carries source word i - 1 in its last
+ * lane. */
 #define DEFINE_OR_SHIFTED(name, attr, VT, SHUF)				\
 attr static void name(uint64_t *restrict d,				\
 		      const unsigned char *restrict s, uint64_t nw,	\
@@ -178,7 +176,10 @@ attr static void name(uint64_t *restrict d,				\
 	uint64_t i = 1;							\
 	VT prev = { 0 };						\
 									\
-	prev[vw - 1] = load64(s);					\
+	for (; i < nw && !VALIGNED(d + i, VT); i++)			\
+		d[i] |= (load64(s + 8 * i) << sh) |			\
+			(load64(s + 8 * i - 8) >> rs);			\
+	prev[vw - 1] = load64(s + 8 * i - 8);				\
 	for (; i + 4 * vw <= nw; i += 4 * vw) {				\
 		VT a0, a1, a2, a3, p0, p1, p2, p3, b0, b1, b2, b3;	\
 									\
@@ -210,10 +211,19 @@ attr static void name(uint64_t *restrict d,				\
 }
 
 typedef uint64_t vw2 __attribute__((vector_size(16)));
-DEFINE_OR_BYTES(or_bytes_base, , vw2)
+DEFINE_OR_WORDS(or_words_base, , vw2)
 DEFINE_OR_SHIFTED(or_shifted_base, , vw2, SHUF2)
 
 #else /* !HOST_LE */
+
+static void or_words_base(uint64_t *restrict d,
+			  const unsigned char *restrict s, uint64_t nw)
+{
+	uint64_t i;
+
+	for (i = 0; i < nw; i++)
+		d[i] |= load64(s + 8 * i);
+}
 
 static void or_shifted_base(uint64_t *restrict d,
 			    const unsigned char *restrict s, uint64_t nw,
@@ -230,7 +240,7 @@ static void or_shifted_base(uint64_t *restrict d,
 
 #ifdef HAVE_AVX2
 typedef uint64_t vw4 __attribute__((vector_size(32)));
-DEFINE_OR_BYTES(or_bytes_avx2, __attribute__((target("avx2"))), vw4)
+DEFINE_OR_WORDS(or_words_avx2, __attribute__((target("avx2"))), vw4)
 DEFINE_OR_SHIFTED(or_shifted_avx2, __attribute__((target("avx2"))), vw4,
 		  SHUF4)
 
@@ -240,7 +250,7 @@ static bool use_avx2(uint64_t nw)
 	return nw >= 16 && __builtin_cpu_supports("avx2");
 }
 #else
-# define or_bytes_avx2 or_bytes_base
+# define or_words_avx2 or_words_base
 # define or_shifted_avx2 or_shifted_base
 static bool use_avx2(uint64_t nw)
 {
@@ -257,44 +267,21 @@ static void bitmap_or(uint64_t *restrict dst, uint64_t dst_bit,
 	unsigned sh = (unsigned)(dst_bit % WORD_BITS);
 	uint64_t nw = nbits / WORD_BITS;	/* whole source words */
 	unsigned r = (unsigned)(nbits % WORD_BITS); /* bits after them */
-	uint64_t tail = 0, i;
+	uint64_t tail = 0;
 
 	if (!nbits)
 		return;
 	avx2 = avx2 && use_avx2(nw);
-
-#ifdef HOST_LE
-	/*
-	 * A whole-byte offset (always the case for the slicer's bit
-	 * offsets, multiples of 8 * region bytes) is a byte-wise OR into
-	 * the destination's bytes, which are its bits in order.
-	 */
-	if (!(sh % 8)) {
-		unsigned char *db = (unsigned char *)d + sh / 8;
-		uint64_t nbytes = nbits / 8;
-		unsigned rb = (unsigned)(nbits % 8);
-
-		if (avx2)
-			or_bytes_avx2(db, s, nw);
-		else
-			or_bytes_base(db, s, nw);
-		for (i = nw * 8; i < nbytes; i++)
-			db[i] |= s[i];
-		/* src bits past nbits may be garbage */
-		if (rb)
-			db[nbytes] |= s[nbytes] & (unsigned char)((1u << rb) - 1);
-		return;
-	}
-#endif
 
 	/* the partial last word: only ceil(r / 8) bytes exist; bits of the
 	 * last byte past nbits may be garbage */
 	if (r)
 		tail = load_short(s + nw * 8, (r + 7) / 8) & mask_below(r);
 	if (!sh) {
-		/* only on big-endian hosts */
-		for (i = 0; i < nw; i++)
-			d[i] |= load64(s + 8 * i);
+		if (avx2)
+			or_words_avx2(d, s, nw);
+		else
+			or_words_base(d, s, nw);
 		if (r)
 			d[nw] |= tail;
 		return;

@@ -657,7 +657,7 @@ static int load_fail(struct devstate_load *l, int rc)
 	n = strlen(l->err);
 	if (l->dev->state != DEVSTATE_STATE_RUNNING)
 		snprintf(l->err + n, sizeof(l->err) - n,
-			 " (device left %s)",
+			 " (device left in state %s)",
 			 devstate_state_name(l->dev->state));
 	l->phase = LOAD_FAILED;
 	return rc;

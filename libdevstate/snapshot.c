@@ -159,6 +159,8 @@ DEVSTATE_EXPORT int devstate_file_write(void *file, const void *buf,
 		return f->failed;
 	if (f->fd < 0)
 		return -EBADF;	/* committed */
+	if (!len)
+		return 0;
 	if (len < WBUF_SIZE - f->wlen) {
 		memcpy(f->wbuf + f->wlen, buf, len);
 		f->wlen += len;

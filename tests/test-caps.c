@@ -301,8 +301,7 @@ START_TEST(test_sweep)
 	ck_assert_uint_gt(ok, 0);
 	/* every blocker negotiation can raise was raised */
 	for (code = DEVSTATE_BLOCKER_NONE; code < DEVSTATE_BLOCKER_IO; code++)
-		ck_assert_msg(seen[code], "%s never seen",
-			      devstate_blocker_name((enum devstate_blocker)code));
+		ck_assert_msg(seen[code], "blocker %u never seen", code);
 	ck_assert(!seen[DEVSTATE_BLOCKER_IO]);
 }
 END_TEST
@@ -319,9 +318,11 @@ START_TEST(test_blocker_names)
 	unsigned i;
 
 	ck_assert_int_eq(DEVSTATE_BLOCKER_IO, 12);
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		ck_assert_str_eq(devstate_blocker_name((enum devstate_blocker)i),
-				 names[i]);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		enum devstate_blocker code = (enum devstate_blocker)i;
+
+		ck_assert_str_eq(devstate_blocker_name(code), names[i]);
+	}
 	ck_assert_ptr_null(devstate_blocker_name((enum devstate_blocker)13));
 	ck_assert_ptr_null(devstate_blocker_name((enum devstate_blocker)-1));
 }

@@ -170,6 +170,7 @@ static uint64_t walk(enum devstate_chunk_dir dir, uint64_t size,
 	static const enum devstate_step_kind load[3] = { WDAT, WPOS, WACT };
 	const enum devstate_step_kind *order =
 		dir == DEVSTATE_CHUNK_SAVE ? save : load;
+	const uint32_t action = dir == DEVSTATE_CHUNK_SAVE ? GET : SET;
 	struct devstate_chunk_iter it;
 	struct devstate_chunk_step st;
 	uint64_t chunks = 0, expect_pos = 0;
@@ -193,8 +194,7 @@ static uint64_t walk(enum devstate_chunk_dir dir, uint64_t size,
 			REQUIRE(st.pos == pos);
 			REQUIRE(st.len == len);
 			if (st.kind == WACT)
-				REQUIRE(st.action ==
-					(dir == DEVSTATE_CHUNK_SAVE ? GET : SET));
+				REQUIRE(st.action == action);
 		}
 		/* contiguous from 0, multiples of L, at most L, never empty */
 		REQUIRE(pos == expect_pos);

@@ -548,7 +548,7 @@ static void sweep(unsigned version, const char *extra, int errno_val,
 					      "op %llu: destination left in state %u",
 					      (unsigned long long)n,
 					      devstate_fake_state(f));
-				ck_assert_ptr_nonnull(strstr(err, "device left stop"));
+				ck_assert_ptr_nonnull(strstr(err, "device left in state stop"));
 			}
 		}
 		devstate_device_free(dst);

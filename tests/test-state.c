@@ -119,12 +119,12 @@ START_TEST(test_op_invalid)
 
 	for (i = 0; i < N_INVALID; i++) {
 		for (op = 0; op < DEVSTATE_OP_COUNT; op++) {
-			ck_assert_int_eq(devstate_state_permits(
-					invalid_states[i], (enum devstate_op)op),
+			uint32_t st = invalid_states[i];
+			enum devstate_op o = (enum devstate_op)op;
+
+			ck_assert_int_eq(devstate_state_permits(st, o),
 					 DEVSTATE_PERMIT_REFUSED);
-			ck_assert_int_eq(devstate_state_check(
-					invalid_states[i], (enum devstate_op)op),
-					 -EBUSY);
+			ck_assert_int_eq(devstate_state_check(st, o), -EBUSY);
 		}
 	}
 	ck_assert_int_eq(devstate_state_permits(DEVSTATE_STATE_STOP,

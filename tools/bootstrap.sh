@@ -9,14 +9,9 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-# Debian packages and why:
-#  build-essential autoconf automake libtool pkg-config: the build
-#  check: unit tests; libbsd-dev: humanize_number/expand_number in the CLI
-#  zlib1g-dev: CRC-32 and the deflate codec; libzstd-dev: the zstd codec
-#  groff-base: man-page lint; valgrind: make check-valgrind
-#  python3: JSON validation of the CLI's golden tests; xz-utils: make dist
-PKGS="build-essential autoconf automake libtool pkg-config check libbsd-dev \
-zlib1g-dev libzstd-dev groff-base valgrind python3 xz-utils"
+# Debian packages and why: tools/deps/*.txt (one package a line, with a
+# comment giving its reason).
+PKGS=$(sed -e 's/#.*//' tools/deps/*.txt | tr -s ' \t\n' ' ')
 
 deps() {
 	missing=""
@@ -54,7 +49,13 @@ demo)
 check)
 	deps; build
 	make -C build -j"$(nproc)" check || { cat build/test-suite.log; exit 1; }
-	make -C build -j"$(nproc)" distcheck ;;
+	make -C build -j"$(nproc)" distcheck
+	# further CI stages (sanitizers, valgrind, 32-bit, fuzzing, ...)
+	for stage in tools/ci.d/*.sh; do
+		[ -x "$stage" ] || continue
+		echo "bootstrap: stage $stage"
+		"$stage"
+	done ;;
 *)
 	sed -n '3,8p' "$0"; exit 2 ;;
 esac

@@ -21,6 +21,8 @@ int cli_fail(const char *what, const char *fmt, ...)
 int cli_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* After getopt returned '?' or ':'; returns EXIT_USAGE. */
+int cli_bad_option(const char *cmd, char **argv, int c);
 /* 1.5M style (libbsd humanize_number), into buf. */
 const char *cli_human(char *buf, size_t len, uint64_t bytes);
 /* Parse a size with K/M/G suffix (libbsd expand_number). */
@@ -53,6 +55,10 @@ struct progress {
 void progress_init(struct progress *p, int mode); /* -1 auto, 0 off, 1 on */
 void progress_show(struct progress *p, const char *what, uint64_t bytes);
 void progress_done(struct progress *p);
+
+/* info: print the transport's full region table, if it has one (text on
+ * stdout when j is NULL, else a "device_regions" JSON array). */
+void info_raw_regions(struct devstate_device *dev, struct json *j);
 
 /* Subcommands. */
 int cmd_info(int argc, char **argv);

@@ -54,7 +54,8 @@ static int parse_xfer(const char *cmd, const char *help, int argc,
 	o->ram = 1ull << 30;
 	o->progress = -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", xfer_options, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", xfer_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_CODEC:
 			if (devstate_codec_parse(optarg, &o->save.codec) < 0)
@@ -83,7 +84,7 @@ static int parse_xfer(const char *cmd, const char *help, int argc,
 		case OPT_JSON: o->json = true; break;
 		case OPT_SNAPSHOT: o->snapshot = optarg; break;
 		case OPT_HELP: fputs(help, stdout); return EXIT_OK;
-		default: return cli_usage(cmd, "bad option");
+		default: return cli_bad_option(cmd, argv, c);
 		}
 	}
 	return -1;

@@ -69,6 +69,15 @@ int cli_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int cli_bad_option(const char *cmd, char **argv, int c)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return cli_usage(cmd, "option '%s' needs a value", arg);
+	return cli_usage(cmd, "unknown option '%s'", arg);
+}
+
 double cli_now(void)
 {
 	struct timespec ts;
@@ -248,11 +257,12 @@ int cmd_info(int argc, char **argv)
 	int c, r, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': fputs(info_help, stdout); return EXIT_OK;
-		default: return cli_usage("info", "bad option");
+		default: return cli_bad_option("info", argv, c);
 		}
 	}
 	if (argc - optind != 1)
@@ -288,6 +298,7 @@ int cmd_info(int argc, char **argv)
 			json_end_obj(&j);
 		}
 		json_end_arr(&j);
+		info_raw_regions(dev, &j);
 		json_bool(&j, "migratable", b == DEVSTATE_BLOCKER_NONE);
 		if (b == DEVSTATE_BLOCKER_NONE) {
 			json_null(&j, "blocker");
@@ -320,16 +331,25 @@ int cmd_info(int argc, char **argv)
 				       devstate_region_name((enum devstate_region)r));
 				continue;
 			}
-			printf("  %-8s  %-10s%s\n",
-			       devstate_region_name((enum devstate_region)r),
-			       cli_human(h, sizeof(h), ri.size),
-			       ri.mappable ? "  mmap" : "");
+			if (ri.mappable)
+				printf("  %-8s  %-8s  mmap\n",
+				       devstate_region_name((enum devstate_region)r),
+				       cli_human(h, sizeof(h), ri.size));
+			else
+				printf("  %-8s  %s\n",
+				       devstate_region_name((enum devstate_region)r),
+				       cli_human(h, sizeof(h), ri.size));
 		}
+		info_raw_regions(dev, NULL);
 		if (b == DEVSTATE_BLOCKER_NONE)
 			printf("migratable: yes\n");
 		else
 			printf("migratable: no\nblocker:    %s: %s\n",
 			       devstate_blocker_name(b), reason);
+	}
+	if (b != DEVSTATE_BLOCKER_NONE) {
+		fflush(stdout);
+		cli_fail(argv[optind], "not migratable: %s", reason);
 	}
 	devstate_device_free(dev);
 	return b == DEVSTATE_BLOCKER_NONE ? EXIT_OK : EXIT_FAIL;
@@ -343,6 +363,9 @@ static const char main_help[] =
 	"\n"
 	"Commands:\n"
 	"  info DEVICE            version, caps, state, regions, blocker\n"
+	"  state DEVICE [STATE]   print or set the device state\n"
+	"  dirty DEVICE --start ADDR --pages N\n"
+	"                         query the system-memory dirty bitmap\n"
 	"  save DEVICE OUT        save the device's state to OUT (- = stdout)\n"
 	"  load IN DEVICE         load a stream (- = stdin) into DEVICE\n"
 	"  migrate SRC DST        live-migrate SRC into DST in one process\n"
@@ -359,6 +382,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "info", cmd_info },
+	{ "state", cmd_state },
+	{ "dirty", cmd_dirty },
 	{ "save", cmd_save },
 	{ "load", cmd_load },
 	{ "migrate", cmd_migrate },

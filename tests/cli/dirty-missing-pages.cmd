@@ -1,0 +1,1 @@
+$CLI dirty fake: --start 0

@@ -1,0 +1,1 @@
+$CLI dirty 'fake:caps=device-memory' --start 0 --pages 8

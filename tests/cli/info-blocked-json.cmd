@@ -1,0 +1,1 @@
+$CLI info --json 'fake:caps=system-memory,bitmap=0'

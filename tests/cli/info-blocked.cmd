@@ -1,0 +1,1 @@
+$CLI info 'fake:caps=device-memory,chunk=0'

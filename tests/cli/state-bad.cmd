@@ -1,0 +1,1 @@
+$CLI state fake: sideways

@@ -1,0 +1,1 @@
+$CLI state --json fake: stop+logging
