@@ -309,6 +309,32 @@ struct devstate_verify_report {
 int devstate_verify_file(const char *path, struct devstate_verify_report *rep,
 			 char *errbuf, size_t errlen);
 
+/* One section of a snapshot, as devstate_inspect_file() reports it. */
+struct devstate_section_info {
+	uint32_t type;		/* 1 memory, 2 config, 3 dirty bitmap, 4 end */
+	const char *type_name;	/* "memory", "config", "dirty-bitmap", "end" */
+	enum devstate_codec codec;
+	uint64_t offset;	/* of the section in the file */
+	uint64_t length;	/* bytes of the section in the file */
+	uint64_t raw_len;	/* payload bytes after decoding */
+	uint64_t stored_len;	/* payload bytes in the file */
+	uint32_t pass;		/* memory: batch pass number */
+	uint64_t batch_size;	/* memory */
+	uint64_t pos;		/* memory: chunk position in the batch */
+	uint64_t start_page;	/* dirty bitmap */
+	uint64_t page_nr;	/* dirty bitmap */
+	int crc_ok;		/* always 1: a bad section ends the walk */
+};
+/* Return 0 to go on, a negative errno to stop the walk. */
+typedef int (*devstate_section_fn)(void *opaque,
+				   const struct devstate_section_info *info);
+/* Walk a snapshot like devstate_verify_file(), calling fn for every
+ * verified section including END.  A corrupt section ends the walk with
+ * an error naming it (the sections before it were reported). */
+int devstate_inspect_file(const char *path, devstate_section_fn fn,
+			  void *opaque, struct devstate_verify_report *rep,
+			  char *errbuf, size_t errlen);
+
 /* Library version string, e.g. "0.1.0". */
 const char *devstate_version(void);
 

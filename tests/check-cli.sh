@@ -55,6 +55,8 @@ for cmd in "$dir"/*.cmd; do
 	fi
 	case "$name" in
 	*json*)
+		# a usage error prints no JSON at all
+		[ "$want" = 2 ] && [ ! -s "$work/.out" ] && { echo "ok: $name"; continue; }
 		if ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$work/.out"; then
 			echo "FAIL: $name: output is not valid JSON"
 			fail=$((fail + 1))

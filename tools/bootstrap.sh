@@ -43,9 +43,9 @@ demo)
 	deps; build
 	cli=build/tools/devstate-cli
 	$cli info fake:
-	$cli migrate --snapshot build/demo.snap \
-		'fake:memory=64M,workload=64,seed=7' 'fake:memory=64M,zero=yes'
-	$cli verify build/demo.snap ;;
+	# source -> snapshot file -> destination, under a workload
+	$cli migrate --passes 4 --snapshot build/demo.snap \
+		'fake:memory=64M,workload=64,seed=7' 'fake:memory=64M,zero=yes' ;;
 check)
 	deps; build
 	make -C build -j"$(nproc)" check || { cat build/test-suite.log; exit 1; }

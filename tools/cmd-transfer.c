@@ -300,6 +300,8 @@ int cmd_save(int argc, char **argv)
 	to_stdout = !strcmp(out, "-");
 	if (to_stdout && isatty(STDOUT_FILENO))
 		return cli_usage("save", "refusing to write a binary stream to a terminal");
+	if (to_stdout && o.json)
+		return cli_usage("save", "--json needs standard output, which carries the stream");
 	o.save.record_bitmaps = 1;
 	memset(&r, 0, sizeof(r));
 	progress_init(&pr, o.progress);
@@ -714,5 +716,100 @@ int cmd_verify(int argc, char **argv)
 	       cli_human(a, sizeof(a), rep.memory_bytes),
 	       cli_human(b, sizeof(b), rep.config_bytes), rep.bitmap_sections,
 	       cli_human((char[16]){ 0 }, 16, rep.stream_bytes), rep.ident);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+struct inspect_ctx {
+	struct json *j;		/* NULL: text */
+	uint64_t n;
+};
+
+static int inspect_one(void *opaque, const struct devstate_section_info *s)
+{
+	struct inspect_ctx *c = opaque;
+	char raw[16], stored[16];
+
+	c->n++;
+	if (c->j) {
+		struct json *j = c->j;
+
+		json_obj(j, NULL);
+		json_str(j, "type", s->type_name);
+		json_u64(j, "offset", s->offset);
+		json_u64(j, "length", s->length);
+		json_str(j, "codec", devstate_codec_name(s->codec));
+		json_u64(j, "raw_length", s->raw_len);
+		json_u64(j, "stored_length", s->stored_len);
+		if (s->type == 1) {
+			json_u64(j, "pass", s->pass);
+			json_u64(j, "pos", s->pos);
+			json_u64(j, "batch_size", s->batch_size);
+		} else if (s->type == 3) {
+			json_u64(j, "start_page", s->start_page);
+			json_u64(j, "pages", s->page_nr);
+		}
+		json_bool(j, "crc_ok", s->crc_ok);
+		json_end_obj(j);
+		return 0;
+	}
+	printf("%-4" PRIu64 "  %-10" PRIu64 "  %-12s  %-7s  ", c->n, s->offset,
+	       s->type_name, devstate_codec_name(s->codec));
+	if (s->type == 1)
+		printf("%-4u  %-10" PRIu64 "  ", s->pass, s->pos);
+	else if (s->type == 3)
+		printf("%-4s  %-10s  ", "-", "-");
+	else
+		printf("%-4s  %-10s  ", "-", "-");
+	printf("%-9s  %-9s  %s", cli_human(raw, sizeof(raw), s->raw_len),
+	       cli_human(stored, sizeof(stored), s->stored_len),
+	       s->crc_ok ? "ok" : "BAD");
+	if (s->type == 3)
+		printf("  pages 0x%" PRIx64 "+%" PRIu64, s->start_page, s->page_nr);
+	putchar('\n');
+	return 0;
+}
+
+static const char inspect_help[] =
+	"Usage: devstate-cli inspect [--json] FILE\n"
+	"List the sections of a snapshot: type, codec, pass, position, raw and\n"
+	"stored length, CRC.  A corrupt section ends the list with an error.\n";
+
+int cmd_inspect(int argc, char **argv)
+{
+	struct devstate_verify_report rep;
+	struct inspect_ctx c = { 0 };
+	struct xfer_opts o;
+	struct json j;
+	char err[512];
+	int rc;
+
+	rc = parse_xfer("inspect", inspect_help, argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 1)
+		return cli_usage("inspect", "expected one FILE");
+	if (o.json) {
+		json_begin(&j, stdout);
+		json_obj(&j, NULL);
+		json_str(&j, "file", argv[optind]);
+		json_arr(&j, "sections");
+		c.j = &j;
+	} else {
+		printf("#     offset      type          codec    pass  pos         raw        stored     crc\n");
+	}
+	rc = devstate_inspect_file(strip_file(argv[optind]), inspect_one, &c,
+				   &rep, err, sizeof(err));
+	if (o.json) {
+		json_end_arr(&j);
+		json_bool(&j, "ok", rc == 0);
+		if (rc < 0)
+			json_str(&j, "error", err);
+		json_end_obj(&j);
+		json_finish(&j);
+	}
+	if (rc < 0)
+		return cli_fail("inspect", "%s", err);
 	return EXIT_OK;
 }

@@ -370,6 +370,7 @@ static const char main_help[] =
 	"  load IN DEVICE         load a stream (- = stdin) into DEVICE\n"
 	"  migrate SRC DST        live-migrate SRC into DST in one process\n"
 	"  verify FILE            check a snapshot's structure and CRCs\n"
+	"  inspect FILE           list a snapshot's sections\n"
 	"\n"
 	"Devices: fake:[key=value,...]  file:PATH\n"
 	"Options: --help, --version; each command has --help.\n"
@@ -388,6 +389,7 @@ static const struct command commands[] = {
 	{ "load", cmd_load },
 	{ "migrate", cmd_migrate },
 	{ "verify", cmd_verify },
+	{ "inspect", cmd_inspect },
 	{ NULL, NULL },
 };
 

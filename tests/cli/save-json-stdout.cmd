@@ -1,0 +1,1 @@
+$CLI save --json fake: -
