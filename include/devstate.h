@@ -338,6 +338,93 @@ int devstate_inspect_file(const char *path, devstate_section_fn fn,
 /* Library version string, e.g. "0.1.0". */
 const char *devstate_version(void);
 
+/* ------------------------------------------------------------------ */
+/* VFIO devices (the "vfio" transport).                                */
+
+/* devstate_device_open_vfio_fd() flag: from a successful open on, the
+ * library owns fd and closes it in devstate_device_free(). */
+#define DEVSTATE_OPEN_CLOSE_FD	(1u << 1)
+
+/*
+ * Open a VFIO device from a device file descriptor the VMM already has
+ * (VFIO_GROUP_GET_DEVICE_FD).  The fd is borrowed: the library never
+ * closes it unless flags has DEVSTATE_OPEN_CLOSE_FD, and never on a failed
+ * open.  options is NULL or the keys of a "vfio:" device string
+ * ("type=N"); flags may also have DEVSTATE_OPEN_INSPECT.  Otherwise as
+ * devstate_device_open(); the device is the same as "vfio:fd=N".
+ */
+int devstate_device_open_vfio_fd(struct devstate_device **out, int fd,
+				 const char *options, unsigned flags,
+				 char *errbuf, size_t errlen);
+
+/* VFIO_DEVICE_FLAGS_* as the kernel reports them. */
+#define DEVSTATE_VFIO_DEVICE_RESET	(1u << 0)
+#define DEVSTATE_VFIO_DEVICE_PCI	(1u << 1)
+#define DEVSTATE_VFIO_DEVICE_PLATFORM	(1u << 2)
+#define DEVSTATE_VFIO_DEVICE_AMBA	(1u << 3)
+#define DEVSTATE_VFIO_DEVICE_CCW	(1u << 4)
+#define DEVSTATE_VFIO_DEVICE_AP		(1u << 5)
+#define DEVSTATE_VFIO_DEVICE_FSL_MC	(1u << 6)
+#define DEVSTATE_VFIO_DEVICE_CAPS	(1u << 7)
+
+struct devstate_vfio_info {
+	uint32_t flags;		/* DEVSTATE_VFIO_DEVICE_* */
+	uint32_t num_regions;	/* region indexes 0 .. num_regions - 1 */
+	uint32_t num_irqs;
+	uint32_t state_type;	/* region type of the device-state regions */
+	int state_searched;	/* 0 on a CCW device: its type 2 is
+				   VFIO_REGION_TYPE_CCW, never device state */
+	char iommu[16];		/* "type1v2", "type1", "noiommu"; "" when
+				   the device was opened from an fd */
+};
+
+/* VFIO_REGION_INFO_FLAG_* as the kernel reports them. */
+#define DEVSTATE_VFIO_REGION_READ	(1u << 0)
+#define DEVSTATE_VFIO_REGION_WRITE	(1u << 1)
+#define DEVSTATE_VFIO_REGION_MMAP	(1u << 2)
+#define DEVSTATE_VFIO_REGION_CAPS	(1u << 3)
+
+/* Sparse mmap areas reported in struct devstate_vfio_region (a region
+ * may have more: nr_areas counts them all). */
+#define DEVSTATE_VFIO_AREAS_MAX		16
+
+struct devstate_vfio_area {
+	uint64_t offset;	/* within the region */
+	uint64_t size;
+};
+
+struct devstate_vfio_region {
+	uint32_t index;
+	int status;		/* 0, or the negative errno the kernel gave
+				   for this index (-EINVAL: no such region,
+				   e.g. VGA on a device that is not VGA);
+				   the other fields are then 0 */
+	uint32_t flags;		/* DEVSTATE_VFIO_REGION_* */
+	uint64_t size;		/* bytes */
+	uint64_t offset;	/* of the region in the device fd */
+	int has_type;		/* a VFIO_REGION_INFO_CAP_TYPE was found */
+	uint32_t type;
+	uint32_t subtype;
+	int state_region;	/* the enum devstate_region it is, or -1 */
+	int msix_mappable;	/* VFIO_REGION_INFO_CAP_MSIX_MAPPABLE */
+	int sparse;		/* VFIO_REGION_INFO_CAP_SPARSE_MMAP: only the
+				   areas below may be mapped */
+	uint32_t nr_areas;
+	struct devstate_vfio_area areas[DEVSTATE_VFIO_AREAS_MAX];
+	uint32_t other_caps;	/* capabilities of other ids (skipped) */
+};
+
+/* The device as VFIO_DEVICE_GET_INFO described it.  -EOPNOTSUPP when dev
+ * is not a VFIO device. */
+int devstate_device_vfio_info(const struct devstate_device *dev,
+			      struct devstate_vfio_info *info);
+/* Region index as VFIO_DEVICE_GET_REGION_INFO and its capability chain
+ * described it.  -EOPNOTSUPP when dev is not a VFIO device, -ERANGE past
+ * the last index. */
+int devstate_device_vfio_region(const struct devstate_device *dev,
+				uint32_t index,
+				struct devstate_vfio_region *region);
+
 #ifdef __cplusplus
 }
 #endif

@@ -124,7 +124,7 @@ struct devstate_regions {
 	bool mappable[DEVSTATE_REGION_COUNT];
 };
 
-#define DEVSTATE_REASON_MAX 256
+#define DEVSTATE_REASON_MAX 512
 
 struct devstate_blocker_info {
 	enum devstate_blocker code;

@@ -254,8 +254,19 @@ static int negotiate(struct devstate_device *dev)
 			       sizeof(dev->err));
 	if (rc < 0)
 		return rc;
-	if (devstate_negotiate_regions(&dev->regions, b) < 0)
+	if (devstate_negotiate_regions(&dev->regions, b) < 0) {
+		/* say which regions the device does have */
+		if (b->code == DEVSTATE_BLOCKER_NO_STATE_REGIONS &&
+		    dev->ops->describe) {
+			char list[DEVSTATE_REASON_MAX];
+			size_t n = strlen(b->reason);
+
+			dev->ops->describe(dev->priv, list, sizeof(list));
+			snprintf(b->reason + n, sizeof(b->reason) - n,
+				 "; its regions: %s", list);
+		}
 		return 0;
+	}
 	rc = dev->ops->ctl_read(dev->priv, DEVSTATE_VERSION_OFFSET, buf,
 				DEVSTATE_VERSION_WIDTH, dev->err,
 				sizeof(dev->err));

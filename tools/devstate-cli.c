@@ -373,6 +373,7 @@ static const char main_help[] =
 	"  inspect FILE           list a snapshot's sections\n"
 	"\n"
 	"Devices: fake:[key=value,...]  file:PATH\n"
+	"         vfio:/dev/vfio/GROUP/DEVICE[,type=N]  vfio:fd=N\n"
 	"Options: --help, --version; each command has --help.\n"
 	"See devstate-cli(1).\n";
 

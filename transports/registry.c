@@ -11,6 +11,7 @@
 const struct devstate_transport_ops *const devstate_transports[] = {
 	&devstate_fake_ops,
 	&devstate_file_ops,
+	&devstate_vfio_ops,
 	NULL,
 };
 

@@ -53,6 +53,10 @@ struct devstate_transport_ops {
 	/* Optional: CRC-32 over the device's memory and config contents
 	 * (-EOPNOTSUPP when they cannot be read back). */
 	int (*digest)(void *priv, uint32_t *crc);
+
+	/* Optional: one line listing the regions the device has (for the
+	 * "no device-state regions" blocker), e.g. "0 (128 KiB), 7 (4 KiB)". */
+	void (*describe)(void *priv, char *buf, size_t len);
 };
 
 /* registry.c: find the transport for a URI and open it. */
@@ -64,5 +68,6 @@ extern const struct devstate_transport_ops *const devstate_transports[];
 
 extern const struct devstate_transport_ops devstate_fake_ops;
 extern const struct devstate_transport_ops devstate_file_ops;
+extern const struct devstate_transport_ops devstate_vfio_ops;
 
 #endif /* DEVSTATE_TRANSPORT_H */

@@ -1,0 +1,190 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The VFIO transport against a real Linux kernel.
+#
+# Boots the distribution's kernel (linux-image-amd64) under
+# qemu-system-x86_64 with software emulation, an emulated Intel IOMMU
+# (Debian's kernels have no CONFIG_VFIO_NOIOMMU, so every device gets its
+# own IOMMU group and the type1v2 path runs for real) and three emulated
+# PCI devices: edu (a 1 MiB mmappable BAR), pci-testdev and e1000e (its
+# MSI-X BAR carries a MSIX_MAPPABLE capability, which needs the argsz
+# retry).  The guest (tests/guest/init.sh) binds each to vfio-pci and runs
+# devstate-cli info vfio:/dev/vfio/GROUP/BDF, text and JSON;
+# tests/guest/check-info.py compares the region table with the guest
+# kernel's sysfs and checks the blocker.
+#
+# The initramfs holds busybox, the vfio modules of that kernel (with their
+# dependencies from modules.dep, decompressed) and the devstate-cli of
+# this build with the shared libraries ldd finds for it, at the same
+# paths, so whatever this build is (x86-64, i386, sanitizers) runs as is.
+#
+# Exit 77 (skip) only when a package it needs is missing (the list is
+# tools/deps/guest.txt; tools/bootstrap.sh deps installs it); everything
+# else that goes wrong is a failure.
+#
+# Environment: top_srcdir, top_builddir (make check sets them);
+# DEVSTATE_GUEST_TIMEOUT seconds for the guest (default 180: about 15 s
+# alone, more on a loaded machine);
+# DEVSTATE_GUEST_KEEP=1 keeps the work directory.
+set -u
+
+srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+builddir=$(cd "${top_builddir:-.}" && pwd)
+limit=${DEVSTATE_GUEST_TIMEOUT:-180}
+here=$srcdir/tests/guest
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+start=$(date +%s)
+
+# --- what the test needs ------------------------------------------------
+qemu=$(command -v qemu-system-x86_64) ||
+	skip "no qemu-system-x86_64 (Debian package qemu-system-x86)"
+busybox=$(command -v busybox || ls /bin/busybox 2>/dev/null) ||
+	skip "no busybox (Debian package busybox-static)"
+command -v python3 >/dev/null || skip "no python3 (Debian package python3)"
+command -v timeout >/dev/null || skip "no timeout (coreutils)"
+
+# The newest installed kernel that has vfio-pci.
+kver=""
+for k in $(ls /boot 2>/dev/null | sed -n 's/^vmlinuz-//p' | sort -V); do
+	dep=/lib/modules/$k/modules.dep
+	[ -f "$dep" ] && grep -q '/vfio-pci\.ko' "$dep" && kver=$k
+done
+[ -n "$kver" ] ||
+	skip "no /boot/vmlinuz-* with vfio-pci modules (Debian package linux-image-amd64)"
+kernel=/boot/vmlinuz-$kver
+[ -r "$kernel" ] || skip "$kernel is not readable (needs root)"
+
+cli=$builddir/tools/.libs/devstate-cli
+[ -f "$cli" ] || cli=$builddir/tools/devstate-cli
+head -c 4 "$cli" 2>/dev/null | grep -q ELF ||
+	fail "no devstate-cli binary in $builddir/tools (build first)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/devstate-guest.XXXXXX") ||
+	fail "mktemp failed"
+cleanup() { [ "${DEVSTATE_GUEST_KEEP:-0}" = 1 ] || rm -rf "$work"; }
+trap cleanup EXIT
+root=$work/root
+mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
+	"$root/dev" "$root/tmp"
+
+# --- the initramfs --------------------------------------------------------
+# Copy a program and every library ldd resolves for it, each to its own
+# absolute path; LIBDIRS collects their directories.
+LIBDIRS=""
+copy_libs() {
+	out=$(LD_LIBRARY_PATH=$builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		ldd "$1" 2>&1)
+	case "$out" in
+	*"not a dynamic executable"*|*"statically linked"*) return 0 ;;
+	esac
+	if echo "$out" | grep -q "not found"; then
+		echo "$out"
+		fail "ldd cannot resolve every library of $1"
+	fi
+	for lib in $(echo "$out" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[ \t]*\(\/[^ ]*\) (0x.*/\1/p'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib" || fail "cannot copy $lib"
+		case " $LIBDIRS " in
+		*" $(dirname "$lib") "*) ;;
+		*) LIBDIRS="$LIBDIRS $(dirname "$lib")" ;;
+		esac
+	done
+}
+
+cp -L "$busybox" "$root/bin/busybox" || fail "cannot copy $busybox"
+ln -s busybox "$root/bin/sh"
+copy_libs "$busybox"
+cp -L "$cli" "$root/devstate-cli" || fail "cannot copy $cli"
+copy_libs "$cli"
+cp "$here/init.sh" "$root/init" && chmod 755 "$root/init" ||
+	fail "cannot install $here/init.sh"
+
+# Modules in load order: for each wanted module its modules.dep
+# dependencies reversed (as modprobe loads them), then itself.
+moddir=/lib/modules/$kver
+order=$(awk -v want="vfio_iommu_type1 vfio_pci" '
+	function norm(p, b) {
+		b = p; sub(/.*\//, "", b); sub(/\.ko.*$/, "", b)
+		gsub(/-/, "_", b); return b
+	}
+	function emit(p) { if (!(p in done)) { done[p] = 1; print p } }
+	{ k = $1; sub(/:$/, "", k); line[norm(k)] = $0; path[norm(k)] = k }
+	END {
+		n = split(want, w, " ")
+		for (i = 1; i <= n; i++) {
+			if (!(w[i] in line)) { print "MISSING:" w[i]; continue }
+			m = split(line[w[i]], f, " ")
+			for (j = m; j >= 2; j--) emit(f[j])
+			emit(path[w[i]])
+		}
+	}' "$moddir/modules.dep")
+modules=""
+for p in $order; do
+	case "$p" in MISSING:*) fail "module ${p#MISSING:} not in $moddir/modules.dep" ;; esac
+	base=$(basename "$p")
+	name=${base%%.ko*}
+	case "$base" in
+	*.ko) cp "$moddir/$p" "$root/modules/$name.ko" ;;
+	*.ko.xz) xz -dc "$moddir/$p" >"$root/modules/$name.ko" ;;
+	*.ko.zst) zstd -qdc "$moddir/$p" >"$root/modules/$name.ko" ;;
+	*.ko.gz) gzip -dc "$moddir/$p" >"$root/modules/$name.ko" ;;
+	*) false ;;
+	esac || fail "cannot unpack module $moddir/$p"
+	modules="$modules $name"
+done
+
+cat >"$root/guest.conf" <<EOF
+CLI=/devstate-cli
+LIBPATH=$(echo $LIBDIRS | tr ' ' ':')
+MODULES="$modules"
+EOF
+
+(cd "$root" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) \
+	>"$work/initramfs.cpio" || fail "cannot build the initramfs"
+[ -s "$work/initramfs.cpio" ] || fail "empty initramfs"
+
+echo "kernel:   $kernel"
+echo "modules: $modules"
+echo "cli:      $cli"
+echo "qemu:     $("$qemu" --version | head -n 1)"
+
+# --- boot -----------------------------------------------------------------
+# No network: e1000e has no netdev (its link goes nowhere).  No reboot:
+# panic=-1 and -no-reboot turn any guest failure into a qemu exit.
+boot=$(date +%s)
+timeout -k 5 "$limit" "$qemu" \
+	-machine q35,accel=tcg -device intel-iommu,intremap=on \
+	-smp 1 -m 512M -nodefaults -display none -no-reboot \
+	-kernel "$kernel" -initrd "$work/initramfs.cpio" \
+	-append "console=ttyS0 intel_iommu=on panic=-1 quiet" \
+	-serial "file:$work/console.log" -serial "file:$work/results.log" \
+	-device edu -device pci-testdev -device e1000e,romfile= \
+	>"$work/qemu.log" 2>&1
+rc=$?
+end=$(date +%s)
+tr -d '\r' <"$work/results.log" >"$work/results.txt" 2>/dev/null
+
+if [ $rc -ne 0 ]; then
+	echo "--- qemu"
+	cat "$work/qemu.log"
+	echo "--- guest console (last 40 lines)"
+	tr -d '\r' <"$work/console.log" | tail -n 40
+	echo "--- guest output"
+	cat "$work/results.txt"
+	[ $rc -eq 124 ] || [ $rc -eq 137 ] &&
+		fail "the guest did not finish within $limit s"
+	fail "qemu exited with status $rc"
+fi
+
+echo "--- guest output (boot + test: $((end - boot)) s)"
+cat "$work/results.txt"
+echo "---"
+python3 "$here/check-info.py" "$work/results.txt" || {
+	echo "--- guest console (last 40 lines)"
+	tr -d '\r' <"$work/console.log" | tail -n 40
+	fail "the guest's report does not match its kernel"
+}
+echo "ok: real-kernel VFIO test in $(($(date +%s) - start)) s (boot + test $((end - boot)) s)"
