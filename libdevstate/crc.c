@@ -2,13 +2,24 @@
 /*
  * CRC-32 (the zlib/gzip polynomial) for the migration stream (SPEC 9).
  *
- * This file is the one place that chooses how the CRC is computed.  For
- * now it is zlib's own implementation; an accelerated one (PCLMUL, ARMv8
- * CRC32 instructions) may be picked here later, as long as it returns the
- * value zlib's crc32() returns.
+ * This file is the one place that chooses how the CRC is computed.  The
+ * CRC runs over every stream byte, so its speed bounds the save path.  It
+ * is libdeflate's libdeflate_crc32(), which folds with PCLMULQDQ (or the
+ * ARMv8 CRC32 instructions) chosen at run time and returns exactly the
+ * value zlib's crc32() returns (same polynomial, same pre- and
+ * post-conditioning; tests/test-stream compares both).  Measured on the
+ * project's CI machine (bench/README), 128 MiB: zlib 2.6 GB/s, libdeflate
+ * 7.4 GB/s, ISA-L 8.8 GB/s, memcpy 6.0 GB/s; in cache (64 KiB blocks, as
+ * the encoder uses it) libdeflate and ISA-L are equal (9.1 / 9.2 GB/s);
+ * ISA-L is 10-25% faster from memory, but Debian ships it without a
+ * static library, and libdeflate is already needed for the deflate codec
+ * (README, Dependencies).
+ *
+ * Combining two CRCs is rare (a few per section) and stays zlib's.
  */
 #include "config.h"
 
+#include <libdeflate.h>
 #include <limits.h>
 #include <zlib.h>
 
@@ -16,12 +27,9 @@
 
 uint32_t devstate_crc32(uint32_t crc, const void *buf, size_t len)
 {
-	const unsigned char *p = buf;
-
 	if (!len)
 		return crc;
-	/* crc32_z takes a z_size_t (size_t): no need to split the buffer */
-	return (uint32_t)crc32_z(crc, p, len);
+	return libdeflate_crc32(crc, buf, len);
 }
 
 uint32_t devstate_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)

@@ -285,6 +285,13 @@ static int negotiate(struct devstate_device *dev)
 		dev->layout = NULL;
 		return 0;
 	}
+	if (dev->regions.size[DEVSTATE_REGION_CTL] < dev->layout->size) {
+		/* caps may lie past the end: never read it (SPEC 11) */
+		devstate_negotiate(&dev->regions, dev->version, 0, &dev->layout,
+				   b);
+		dev->layout = NULL;
+		return 0;
+	}
 	rc = devstate_dev_read_field(dev, "open", DEVSTATE_FIELD_CAPS, &caps);
 	if (rc < 0) {
 		b->code = DEVSTATE_BLOCKER_IO;
@@ -319,43 +326,22 @@ static void map_regions(struct devstate_device *dev)
 	}
 }
 
-DEVSTATE_EXPORT int devstate_device_open(struct devstate_device **out,
-					 const char *uri, unsigned flags,
-					 char *errbuf, size_t errlen)
+/* Negotiate on a transport that is open (dev->ops, dev->priv set); on
+ * failure the transport is closed and dev freed.  name is for sentences. */
+static int device_attach(struct devstate_device **out,
+			 struct devstate_device *dev, const char *name,
+			 char *errbuf, size_t errlen)
 {
-	struct devstate_device *dev;
 	int rc;
 
-	if (!out || !uri) {
-		devstate_msg(errbuf, errlen, "no device given");
-		return -EINVAL;
-	}
-	if (flags & ~DEVSTATE_OPEN_INSPECT) {
-		devstate_msg(errbuf, errlen, "unknown open flags 0x%x", flags);
-		return -EINVAL;
-	}
-	dev = calloc(1, sizeof(*dev));
-	if (!dev) {
-		devstate_msg(errbuf, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	dev->flags = flags;
-	dev->state = DEVSTATE_STATE_RUNNING;
-	rc = devstate_transport_open(uri, &dev->ops, &dev->priv, dev->err,
-				     sizeof(dev->err));
-	if (rc < 0) {
-		devstate_msg(errbuf, errlen, "%s", dev->err);
-		free(dev);
-		return rc;
-	}
 	rc = negotiate(dev);
 	if (rc < 0) {
-		devstate_msg(errbuf, errlen, "%s: %s", uri, dev->err);
+		devstate_msg(errbuf, errlen, "%s: %s", name, dev->err);
 		goto fail;
 	}
 	if (dev->blocker.code != DEVSTATE_BLOCKER_NONE &&
-	    !(flags & DEVSTATE_OPEN_INSPECT)) {
-		devstate_msg(errbuf, errlen, "%s: not migratable: %s", uri,
+	    !(dev->flags & DEVSTATE_OPEN_INSPECT)) {
+		devstate_msg(errbuf, errlen, "%s: not migratable: %s", name,
 			     dev->blocker.reason);
 		rc = -EOPNOTSUPP;
 		goto fail;
@@ -369,6 +355,74 @@ fail:
 	dev->ops->close(dev->priv);
 	free(dev);
 	return rc;
+}
+
+static struct devstate_device *device_alloc(unsigned flags, char *errbuf,
+					    size_t errlen)
+{
+	struct devstate_device *dev;
+
+	if (flags & ~DEVSTATE_OPEN_INSPECT) {
+		devstate_msg(errbuf, errlen, "unknown open flags 0x%x", flags);
+		return NULL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		devstate_msg(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	dev->flags = flags;
+	dev->state = DEVSTATE_STATE_RUNNING;
+	return dev;
+}
+
+DEVSTATE_EXPORT int devstate_device_open(struct devstate_device **out,
+					 const char *uri, unsigned flags,
+					 char *errbuf, size_t errlen)
+{
+	struct devstate_device *dev;
+	int rc;
+
+	if (!out || !uri) {
+		devstate_msg(errbuf, errlen, "no device given");
+		return -EINVAL;
+	}
+	dev = device_alloc(flags, errbuf, errlen);
+	if (!dev)
+		return flags & ~DEVSTATE_OPEN_INSPECT ? -EINVAL : -ENOMEM;
+	rc = devstate_transport_open(uri, &dev->ops, &dev->priv, dev->err,
+				     sizeof(dev->err));
+	if (rc < 0) {
+		devstate_msg(errbuf, errlen, "%s", dev->err);
+		free(dev);
+		return rc;
+	}
+	return device_attach(out, dev, uri, errbuf, errlen);
+}
+
+int devstate_device_open_ops(struct devstate_device **out,
+			     const struct devstate_transport_ops *ops,
+			     const char *args, unsigned flags, char *errbuf,
+			     size_t errlen)
+{
+	struct devstate_device *dev;
+	int rc;
+
+	if (!out || !ops || !args) {
+		devstate_msg(errbuf, errlen, "no device given");
+		return -EINVAL;
+	}
+	dev = device_alloc(flags, errbuf, errlen);
+	if (!dev)
+		return flags & ~DEVSTATE_OPEN_INSPECT ? -EINVAL : -ENOMEM;
+	dev->ops = ops;
+	rc = ops->open(args, &dev->priv, dev->err, sizeof(dev->err));
+	if (rc < 0) {
+		devstate_msg(errbuf, errlen, "%s", dev->err);
+		free(dev);
+		return rc;
+	}
+	return device_attach(out, dev, ops->name, errbuf, errlen);
 }
 
 DEVSTATE_EXPORT void devstate_device_free(struct devstate_device *dev)
@@ -528,6 +582,14 @@ int devstate_dev_dirty_bitmap(struct devstate_device *dev, const char *step,
 				 step, (unsigned long long)page_nr,
 				 (unsigned long long)start_addr);
 		return rc;
+	}
+	if (!dev->map[DEVSTATE_REGION_BITMAP] &&
+	    dev->regions.size[DEVSTATE_REGION_BITMAP] > DEVSTATE_REGION_MAX) {
+		/* one query's bitmap is bounded (2^31 pages, 8 TiB) */
+		devstate_dev_err(dev, "%s: the DIRTY_BITMAP region (%llu bytes) is not mappable and exceeds the limit of %llu bytes",
+				 step, (unsigned long long)dev->regions.size[DEVSTATE_REGION_BITMAP],
+				 (unsigned long long)DEVSTATE_REGION_MAX);
+		return -E2BIG;
 	}
 	if (!dev->map[DEVSTATE_REGION_BITMAP]) {
 		scratch = malloc((size_t)dev->regions.size[DEVSTATE_REGION_BITMAP]);

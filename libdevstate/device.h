@@ -26,6 +26,14 @@ struct devstate_device {
 	char err[DEVSTATE_ERR_MAX];
 };
 
+/* Open a device on a transport that is not in the registry (test and
+ * fuzzing seam: a scripted or hostile device); otherwise exactly as
+ * devstate_device_open() with "NAME:args". */
+int devstate_device_open_ops(struct devstate_device **out,
+			     const struct devstate_transport_ops *ops,
+			     const char *args, unsigned flags, char *errbuf,
+			     size_t errlen);
+
 /* Set dev->err (printf-style). */
 void devstate_dev_err(struct devstate_device *dev, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

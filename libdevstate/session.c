@@ -165,6 +165,16 @@ DEVSTATE_EXPORT int devstate_save_new(struct devstate_save **out,
 		return rc;
 	}
 	if (dev->caps & DEVSTATE_CAP_DEVICE_MEMORY &&
+	    dev->regions.size[DEVSTATE_REGION_MEMORY] > DEVSTATE_REGION_MAX) {
+		/* a stream cannot carry such chunks: never allocate one */
+		devstate_dev_err(dev, "save: the DEVICE_MEMORY region (%llu bytes) exceeds the stream's chunk limit (%llu bytes)",
+				 (unsigned long long)dev->regions.size[DEVSTATE_REGION_MEMORY],
+				 (unsigned long long)DEVSTATE_REGION_MAX);
+		devstate_enc_free(s->enc);
+		free(s);
+		return -E2BIG;
+	}
+	if (dev->caps & DEVSTATE_CAP_DEVICE_MEMORY &&
 	    !devstate_dev_map(dev, DEVSTATE_REGION_MEMORY)) {
 		s->chunk = malloc((size_t)dev->regions.size[DEVSTATE_REGION_MEMORY]);
 		if (!s->chunk) {
@@ -687,6 +697,17 @@ DEVSTATE_EXPORT int devstate_load_new(struct devstate_load **out,
 	if (rc < 0) {
 		free(l);
 		return rc;
+	}
+	if (dev->caps & DEVSTATE_CAP_DEVICE_MEMORY &&
+	    !devstate_dev_map(dev, DEVSTATE_REGION_MEMORY) &&
+	    dev->regions.size[DEVSTATE_REGION_MEMORY] > DEVSTATE_REGION_MAX) {
+		/* the bounce buffer is bounded like everything else */
+		devstate_dev_err(dev, "load: the DEVICE_MEMORY region (%llu bytes) is not mappable and exceeds the limit of %llu bytes",
+				 (unsigned long long)dev->regions.size[DEVSTATE_REGION_MEMORY],
+				 (unsigned long long)DEVSTATE_REGION_MAX);
+		devstate_dec_free(l->dec);
+		free(l);
+		return -E2BIG;
 	}
 	if (dev->caps & DEVSTATE_CAP_DEVICE_MEMORY &&
 	    !devstate_dev_map(dev, DEVSTATE_REGION_MEMORY)) {

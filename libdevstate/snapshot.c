@@ -6,8 +6,10 @@
  * fsyncs it, renames it over PATH and fsyncs DIR, so PATH is always either
  * the previous snapshot or the complete new one.  free without commit
  * removes the temporary file.  A process killed mid-save leaves its
- * temporary file behind; such files are named .BASENAME.tmp.* and a later
- * save neither reads nor reuses them (they may be removed by hand).
+ * temporary file behind: the writer holds an flock(2) on its temporary
+ * file from creation until after the rename, so the next save of the same
+ * PATH removes every .BASENAME.tmp.XXXXXX whose lock it can take (its
+ * writer is gone) and leaves those of saves still running alone.
  */
 #include "config.h"
 
@@ -16,7 +18,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,11 +63,73 @@ static mode_t current_umask(void)
 	return mask;
 }
 
+/* Remove DIR/.BASE.tmp.XXXXXX files left by saves that were killed: a
+ * live writer holds the lock on its own, so taking it means the owner is
+ * gone.  Best effort: anything unexpected is left alone. */
+static void remove_stale(const char *dir, const char *base)
+{
+	size_t plen = strlen(base) + sizeof("..tmp.") - 1;
+	struct dirent *e;
+	char *prefix;
+	DIR *d;
+
+	prefix = malloc(plen + 1);
+	if (!prefix)
+		return;
+	snprintf(prefix, plen + 1, ".%s.tmp.", base);
+	d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		struct stat st, now;
+		int fd;
+
+		if (strncmp(e->d_name, prefix, plen) ||
+		    strlen(e->d_name) != plen + 6)
+			continue;
+		fd = openat(dirfd(d), e->d_name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    fstatat(dirfd(d), e->d_name, &now,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+			unlinkat(dirfd(d), e->d_name, 0);
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+	free(prefix);
+}
+
+/* mkstemp, then the writer's lock at once; a file a cleaner removed in
+ * between (no links left) is given up and another one made. */
+static int create_locked(char *tmp, size_t n, const char *templ)
+{
+	unsigned tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		struct stat st;
+		int fd;
+
+		snprintf(tmp, n, "%s", templ);
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+		    st.st_nlink > 0)
+			return fd;
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
 DEVSTATE_EXPORT int devstate_file_create(struct devstate_file **out,
 					 const char *path)
 {
 	struct devstate_file *f;
 	const char *slash, *base;
+	char *templ;
 	size_t dlen, n;
 	int rc;
 
@@ -92,9 +158,18 @@ DEVSTATE_EXPORT int devstate_file_create(struct devstate_file **out,
 		goto fail;
 	}
 	snprintf(f->tmp, n, "%.*s.%s.tmp.XXXXXX", (int)dlen, path, base);
-	f->fd = mkostemp(f->tmp, O_CLOEXEC);
+	templ = strdup(f->tmp);
+	if (!templ) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	/* first the leftovers of killed saves, then our own file: a save
+	 * that got as far as its temporary file has cleaned up before it */
+	remove_stale(f->dir, base);
+	f->fd = create_locked(f->tmp, n, templ);
+	free(templ);
 	if (f->fd < 0) {
-		rc = -errno;
+		rc = f->fd;
 		goto fail;
 	}
 	/* mkstemp creates 0600; a snapshot is an ordinary file */
@@ -210,17 +285,19 @@ DEVSTATE_EXPORT int devstate_file_commit(struct devstate_file *f)
 		f->failed = -errno;
 		return f->failed;
 	}
+	/* rename while the lock is held: a concurrent save's cleanup never
+	 * removes a temporary file that is about to become the snapshot */
+	if (rename(f->tmp, f->path) < 0) {
+		f->failed = -errno;
+		return f->failed;
+	}
+	f->committed = true;
 	fd = f->fd;
 	f->fd = -1;
 	if (close(fd) < 0) {
 		f->failed = -errno;
 		return f->failed;
 	}
-	if (rename(f->tmp, f->path) < 0) {
-		f->failed = -errno;
-		return f->failed;
-	}
-	f->committed = true;
 	/* make the rename itself durable */
 	return fsync_dir(f->dir);
 }

@@ -208,7 +208,6 @@ static int run_source(struct devstate_save *s, struct devstate_device *dev,
 	rc = devstate_save_complete(s);
 	if (rc < 0)
 		return rc;
-	r->have_digest = devstate_device_digest(dev, &r->src_digest) == 0;
 	rc = devstate_save_cleanup(s);
 	progress_done(pr);
 	return rc;
@@ -342,6 +341,10 @@ int cmd_save(int argc, char **argv)
 	{
 		FILE *f = to_stdout ? stderr : stdout;
 		double stopped = cli_now() - r.t_stop;
+
+		/* after the stop window: the source stays stopped, so this is
+		 * its content at stop time */
+		r.have_digest = devstate_device_digest(dev, &r.src_digest) == 0;
 
 		if (o.json && !to_stdout) {
 			struct json j;
@@ -615,6 +618,8 @@ int cmd_migrate(int argc, char **argv)
 	}
 	stopped = cli_now() - r.t_stop;
 	devstate_save_get_stats(s, &st);
+	/* digests after the stop window; the source stays stopped */
+	r.have_digest = devstate_device_digest(src, &r.src_digest) == 0;
 	have_dst = devstate_device_digest(dst, &dst_digest) == 0;
 	match = r.have_digest && have_dst && r.src_digest == dst_digest;
 	if (o.json) {

@@ -31,9 +31,19 @@
 #define FAKE_MEM_MAX		(64ull << 30)	/* memory=, sysmem= */
 #define FAKE_REGION_MAX		(1ull << 30)	/* regions, config= */
 
-/* A batch of device memory frozen by a device_memory.size read. */
+/*
+ * A batch of device memory frozen by a device_memory.size read.  A whole
+ * snapshot is kept lazily: it is the record header plus device memory as
+ * it is now, read in place, and copied (materialized) only when device
+ * memory is about to change before the batch has been read.  So a save
+ * of a device that is not written meanwhile costs no copy of its memory
+ * (performance only: what a reader sees is the same).
+ */
 struct fake_out_batch {
 	bool valid;
+	bool lazy;		/* data is hdr + f->mem, not a copy */
+	bool lost;		/* materializing ran out of memory */
+	uint8_t hdr[FAKE_REC_HDR];
 	uint8_t *data;
 	uint64_t size;
 	uint64_t nchunks;	/* chunks of the MEMORY region length */
@@ -44,6 +54,8 @@ struct fake_out_batch {
 /* A batch being loaded by SET_BUFFER (destination side). */
 struct fake_in_batch {
 	bool active;		/* size written, not all chunks yet */
+	bool whole;		/* whole-snapshot sized: goes to f->spare */
+	uint8_t hdr[FAKE_REC_HDR];	/* its record header */
 	uint8_t *data;
 	uint64_t size;
 	uint64_t next;		/* position of the next expected chunk */
@@ -58,6 +70,10 @@ struct devstate_fake {
 	bool mmap;
 	uint64_t log_limit;
 	uint64_t seed;
+	/* test knob: every confirmed state change is recorded here, so that
+	 * a test can read the state after killing the process (SIGKILL) */
+	char state_file[256];
+	uint64_t configs_loaded;
 
 	/* data regions (CONFIG, MEMORY, BITMAP); CTL is decoded, not stored */
 	bool present[DEVSTATE_REGION_COUNT];
@@ -81,6 +97,18 @@ struct devstate_fake {
 
 	/* load side */
 	struct fake_in_batch in;
+	uint8_t *stage;		/* in.data points here: kept across batches
+				   so that a load does not fault in a fresh
+				   buffer each time */
+	uint64_t stage_cap;
+	/*
+	 * A batch the size of a whole snapshot (one record header + all of
+	 * memory) is received into a spare copy of device memory instead,
+	 * and applied by swapping it with f->mem: still all or nothing, but
+	 * without a second pass over memory.  The old memory becomes the
+	 * spare for the next load.
+	 */
+	uint8_t *spare;
 	bool cfg_size_set;
 	bool cfg_loaded;
 	uint64_t batches_loaded;
@@ -230,12 +258,16 @@ static void empty_sys_log(struct devstate_fake *f)
 	f->overflow = false;
 }
 
+static void materialize(struct devstate_fake *f);
+
 void devstate_fake_workload(struct devstate_fake *f, unsigned pages)
 {
 	unsigned i, w;
 
 	if (!f || (f->state & DEVSTATE_STATE_STOP))
 		return;
+	if (f->mem_pages && pages)
+		materialize(f);
 	for (i = 0; f->mem_pages && i < pages; i++) {
 		uint64_t page = fake_rand(&f->work_rng) % f->mem_pages;
 		uint64_t off = page * FAKE_PAGE +
@@ -268,10 +300,38 @@ static void tick(struct devstate_fake *f)
 
 static void reset_load(struct devstate_fake *f)
 {
-	free(f->in.data);
 	memset(&f->in, 0, sizeof(f->in));
 	f->cfg_size_set = false;
 	f->cfg_loaded = false;
+}
+
+static int fake_digest(void *priv, uint32_t *crc);
+
+/*
+ * state-file=PATH: write "state=NAME loaded=N digest=0xCRC" to PATH
+ * (through PATH.tmp and rename, so a reader never sees half a line):
+ * the state, the memory batches plus configs loaded since open, and the
+ * digest of the contents.  Best effort: a failure is not the device's.
+ */
+static void record_state(struct devstate_fake *f)
+{
+	char tmp[sizeof(f->state_file) + 8];
+	uint32_t crc = 0;
+	FILE *out;
+
+	if (!f->state_file[0])
+		return;
+	fake_digest(f, &crc);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->state_file);
+	out = fopen(tmp, "we");
+	if (!out)
+		return;
+	fprintf(out, "state=%s loaded=%llu digest=0x%08x\n",
+		devstate_state_name(f->state),
+		(unsigned long long)(f->batches_loaded + f->configs_loaded),
+		(unsigned)crc);
+	if (fclose(out) == 0)
+		rename(tmp, f->state_file);
 }
 
 static int set_state(struct devstate_fake *f, uint64_t v, char *err,
@@ -293,6 +353,7 @@ static int set_state(struct devstate_fake *f, uint64_t v, char *err,
 	if (old == DEVSTATE_STATE_STOP)
 		reset_load(f);
 	f->state = (uint32_t)v;
+	record_state(f);
 	return 0;
 }
 
@@ -367,6 +428,23 @@ static void free_out(struct devstate_fake *f)
 	memset(&f->out, 0, sizeof(f->out));
 }
 
+/* Device memory is about to change: give a lazy whole snapshot its own
+ * copy first, unless it has been read to its end. */
+static void materialize(struct devstate_fake *f)
+{
+	uint8_t *data;
+	uint64_t size;
+
+	if (!f->out.valid || !f->out.lazy)
+		return;
+	f->out.lazy = false;
+	if (build_whole(f, &data, &size) < 0) {
+		f->out.lost = true;
+		return;
+	}
+	f->out.data = data;
+}
+
 /* Reading device_memory.size: freeze one batch. */
 static int freeze(struct devstate_fake *f, uint64_t *size, char *err,
 		  size_t errlen)
@@ -390,7 +468,11 @@ static int freeze(struct devstate_fake *f, uint64_t *size, char *err,
 	if (delta) {
 		rc = build_delta(f, &b.data, &b.size);
 	} else {
-		rc = build_whole(f, &b.data, &b.size);
+		/* in place until memory changes (materialize()) */
+		b.lazy = true;
+		put_rec(b.hdr, 0, f->mem_len);
+		b.size = FAKE_REC_HDR + f->mem_len;
+		rc = 0;
 	}
 	if (rc < 0)
 		return fake_err(err, errlen, rc,
@@ -431,10 +513,26 @@ static int mem_get_buffer(struct devstate_fake *f, char *err, size_t errlen)
 				"device_memory.action GET_BUFFER: pos %llu >= batch size %llu",
 				(unsigned long long)f->pos,
 				(unsigned long long)f->out.size);
+	if (f->out.lost)
+		return fake_err(err, errlen, -ENOMEM,
+				"device_memory.action GET_BUFFER: out of memory keeping the frozen batch");
 	n = f->out.size - f->pos;
 	if (n > L)
 		n = L;
-	memcpy(f->rbuf[DEVSTATE_REGION_MEMORY], f->out.data + f->pos, n);
+	if (f->out.lazy) {
+		uint8_t *dst = f->rbuf[DEVSTATE_REGION_MEMORY];
+		uint64_t at = f->pos, h = 0;
+
+		if (at < FAKE_REC_HDR) {
+			h = FAKE_REC_HDR - at < n ? FAKE_REC_HDR - at : n;
+			memcpy(dst, f->out.hdr + at, h);
+		}
+		if (n > h)
+			memcpy(dst + h, f->mem + (at + h - FAKE_REC_HDR), n - h);
+	} else {
+		memcpy(f->rbuf[DEVSTATE_REGION_MEMORY], f->out.data + f->pos,
+		       n);
+	}
 	memset(f->rbuf[DEVSTATE_REGION_MEMORY] + n, 0, L - n);
 	idx = f->pos / L;
 	if (!bm_test(f->out.got, idx)) {
@@ -471,6 +569,7 @@ static int apply_batch(struct devstate_fake *f, const uint8_t *p,
 	uint64_t at, off, len;
 	int pass;
 
+	materialize(f);
 	for (pass = 0; pass < 2; pass++) {
 		for (at = 0; at < size; at += FAKE_REC_HDR + len) {
 			if (size - at < FAKE_REC_HDR)
@@ -517,19 +616,71 @@ static int mem_load_size(struct devstate_fake *f, uint64_t size, char *err,
 				"device_memory.size: batch of %llu bytes is larger than any this device produces (%llu)",
 				(unsigned long long)size,
 				(unsigned long long)in_batch_max(f));
-	if (size) {
+	f->in.whole = f->mem_len && size == FAKE_REC_HDR + f->mem_len;
+	if (f->in.whole && !f->spare) {
+		f->spare = malloc(f->mem_len);
+		if (!f->spare)
+			return fake_err(err, errlen, -ENOMEM,
+					"device_memory.size: out of memory");
+	}
+	if (!f->in.whole && size > f->stage_cap) {
 		data = malloc(size);
 		if (!data)
 			return fake_err(err, errlen, -ENOMEM,
 					"device_memory.size: out of memory");
+		free(f->stage);
+		f->stage = data;
+		f->stage_cap = size;
 	}
-	free(f->in.data);
-	f->in.data = data;
+	f->in.data = size && !f->in.whole ? f->stage : NULL;
 	f->in.size = size;
 	f->in.next = 0;
 	f->in.active = size != 0;
 	if (!size)
 		f->batches_loaded++;
+	return 0;
+}
+
+/* Bytes [at, at + n) of a whole-snapshot-sized batch: the header to
+ * in.hdr, the rest to the spare memory. */
+static void whole_piece(struct devstate_fake *f, uint64_t at,
+			const uint8_t *src, uint64_t n)
+{
+	uint64_t h = 0;
+
+	if (at < FAKE_REC_HDR) {
+		h = FAKE_REC_HDR - at < n ? FAKE_REC_HDR - at : n;
+		memcpy(f->in.hdr + at, src, h);
+	}
+	if (n > h)
+		memcpy(f->spare + (at + h - FAKE_REC_HDR), src + h, n - h);
+}
+
+/* Apply a whole-snapshot-sized batch: one record (0, mem_len) makes the
+ * spare the memory; anything else takes the general path, for exactly
+ * its checks and messages. */
+static int apply_whole(struct devstate_fake *f, char *err, size_t errlen)
+{
+	uint64_t size = FAKE_REC_HDR + f->mem_len;
+	uint8_t *buf, *tmp;
+	int rc;
+
+	if (devstate_le_get(f->in.hdr, 8) != 0 ||
+	    devstate_le_get(f->in.hdr + 8, 8) != f->mem_len) {
+		buf = malloc(size);
+		if (!buf)
+			return fake_err(err, errlen, -ENOMEM,
+					"device_memory: out of memory");
+		memcpy(buf, f->in.hdr, FAKE_REC_HDR);
+		memcpy(buf + FAKE_REC_HDR, f->spare, f->mem_len);
+		rc = apply_batch(f, buf, size, err, errlen);
+		free(buf);
+		return rc;
+	}
+	materialize(f);
+	tmp = f->mem;
+	f->mem = f->spare;
+	f->spare = tmp;
 	return 0;
 }
 
@@ -558,13 +709,19 @@ static int mem_set_buffer(struct devstate_fake *f, char *err, size_t errlen)
 	n = f->in.size - f->pos;
 	if (n > L)
 		n = L;
-	memcpy(f->in.data + f->pos, f->rbuf[DEVSTATE_REGION_MEMORY], n);
+	if (f->in.whole)
+		whole_piece(f, f->pos, f->rbuf[DEVSTATE_REGION_MEMORY], n);
+	else
+		memcpy(f->in.data + f->pos, f->rbuf[DEVSTATE_REGION_MEMORY],
+		       n);
 	f->in.next += n;
 	f->cnt.chunks_set++;
 	if (f->in.next < f->in.size)
 		return 0;
-	rc = apply_batch(f, f->in.data, f->in.size, err, errlen);
-	free(f->in.data);
+	if (f->in.whole)
+		rc = apply_whole(f, err, errlen);
+	else
+		rc = apply_batch(f, f->in.data, f->in.size, err, errlen);
 	f->in.data = NULL;
 	f->in.active = false;
 	if (rc < 0)
@@ -629,6 +786,7 @@ static int cfg_action(struct devstate_fake *f, uint64_t action, char *err,
 	if (f->cfg_len)
 		memcpy(f->cfg, f->rbuf[DEVSTATE_REGION_CONFIG], f->cfg_len);
 	f->cfg_loaded = true;
+	f->configs_loaded++;
 	return 0;
 }
 
@@ -1073,7 +1231,8 @@ static void fake_close(void *priv)
 	free(f->cfg);
 	free(f->mem_dirty);
 	free_out(f);
-	free(f->in.data);
+	free(f->stage);
+	free(f->spare);
 	free(f->sys_log);
 	free(f->sys_truth);
 	free(f);
@@ -1089,11 +1248,12 @@ struct fake_args {
 	uint64_t seed, log_limit;
 	unsigned workload;
 	bool config_region_set, ctl_set, mmap, zero;
+	char state_file[256];
 };
 
 #define FAKE_KEYS "version, caps, memory, config, config-region, chunk " \
 	"(memory-region), bitmap (bitmap-region), ctl, sysmem, seed, " \
-	"workload, mmap, log-limit, zero"
+	"workload, mmap, log-limit, zero, state-file"
 
 /* A plain number: decimal or 0x hex, no suffix. */
 static int parse_num(const char *s, uint64_t max, uint64_t *out)
@@ -1229,6 +1389,10 @@ static int parse_kv(struct fake_args *a, const char *key, const char *val,
 	} else if (!strcmp(key, "zero")) {
 		if (parse_bool(val, &a->zero) < 0)
 			goto bad;
+	} else if (!strcmp(key, "state-file")) {
+		if (!*val || strlen(val) >= sizeof(a->state_file))
+			goto bad;
+		strcpy(a->state_file, val);
 	} else {
 		return fake_err(err, errlen, -EINVAL,
 				"unknown key '%s' (keys: %s)", key, FAKE_KEYS);
@@ -1406,6 +1570,8 @@ static int fake_open(const char *args, void **priv, char *err, size_t errlen)
 				"out of memory for a device of %llu bytes",
 				(unsigned long long)a.memory);
 	}
+	memcpy(f->state_file, a.state_file, sizeof(f->state_file));
+	record_state(f);
 	*priv = f;
 	return 0;
 }
@@ -1476,6 +1642,8 @@ const uint8_t *devstate_fake_memory(const struct devstate_fake *f,
 
 uint8_t *devstate_fake_memory_mut(struct devstate_fake *f, size_t *len)
 {
+	/* the caller may write: an unread lazy batch keeps its bytes */
+	materialize(f);
 	if (len)
 		*len = (size_t)f->mem_len;
 	return f->mem;

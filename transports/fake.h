@@ -25,6 +25,11 @@
  *                          (default 0 = unlimited)
  *   zero=yes|no            start with all-zero memory/config (default no;
  *                          a destination usually wants yes)
+ *   state-file=PATH        test knob: at open and at every confirmed state
+ *                          change, write "state=NAME loaded=N digest=0xCRC"
+ *                          (state, memory batches + configs loaded since
+ *                          open, contents digest) to PATH atomically, so
+ *                          a test can check the state after a SIGKILL
  *
  * A device "tick" happens (when workload > 0 and the device is running,
  * i.e. STOP clear) at the start of every device_memory.size read and of
