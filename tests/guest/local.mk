@@ -7,3 +7,4 @@
 guest_scripts = tests/guest/vfio-info.sh
 TESTS += $(guest_scripts)
 EXTRA_DIST += $(guest_scripts) tests/guest/init.sh tests/guest/check-info.py
+include $(srcdir)/tests/guest/mtty.mk
