@@ -221,5 +221,7 @@ void devstate_msg(char *buf, size_t len, const char *fmt, ...)
 /* Parse "64M", "4K", "1G", "123", "0x10" into bytes; -EINVAL on garbage
  * or overflow. */
 int devstate_parse_size(const char *s, uint64_t *out);
+/* Parse a plain number (decimal or 0x hex, no suffix) of at most max. */
+int devstate_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 #endif /* DEVSTATE_CORE_H */

@@ -20,34 +20,56 @@ void devstate_msg(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-int devstate_parse_size(const char *s, uint64_t *out)
+/* Digits at *sp: decimal, or hex after "0x"; stops at the first
+ * non-digit.  -EINVAL for no digit at all or a value over 64 bits. */
+static int parse_digits(const char **sp, uint64_t *out)
 {
-	uint64_t v = 0, mult = 1;
-	int base = 10;
+	const char *s = *sp;
+	uint64_t v = 0, base = 10;
+	const char *first;
 
-	if (!s || !*s)
-		return -EINVAL;
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
 		s += 2;
-		if (!*s)
-			return -EINVAL;
 	}
-	for (; *s; s++) {
-		unsigned d;
+	for (first = s; *s; s++) {
+		uint64_t d;
 
 		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
+			d = (uint64_t)(*s - '0');
 		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
+			d = (uint64_t)(*s - 'a' + 10);
 		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
+			d = (uint64_t)(*s - 'A' + 10);
 		else
 			break;
-		if (v > (UINT64_MAX - d) / (uint64_t)base)
+		if (v > (UINT64_MAX - d) / base)
 			return -EINVAL;
-		v = v * (uint64_t)base + d;
+		v = v * base + d;
 	}
+	if (s == first)
+		return -EINVAL;
+	*sp = s;
+	*out = v;
+	return 0;
+}
+
+int devstate_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+
+	if (!s || parse_digits(&s, &v) < 0 || *s || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int devstate_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v, mult = 1;
+
+	if (!s || parse_digits(&s, &v) < 0)
+		return -EINVAL;
 	if (*s) {
 		switch (*s) {
 		case 'k': case 'K': mult = 1ull << 10; break;

@@ -140,24 +140,9 @@ struct devstate_fake {
 /* ---------------------------------------------------------------- */
 /* Helpers.                                                         */
 
-static int fake_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+#define fake_err(err, errlen, rc, ...) \
+	devstate_transport_err(err, errlen, rc, "fake: ", __VA_ARGS__)
 
-static int fake_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (err && errlen) {
-		n = snprintf(err, errlen, "fake: ");
-		if (n >= 0 && (size_t)n < errlen) {
-			va_start(ap, fmt);
-			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return rc;
-}
 
 /* splitmix64: small, seedable, good enough for contents and workload. */
 static uint64_t fake_rand(uint64_t *s)
@@ -1255,36 +1240,6 @@ struct fake_args {
 	"(memory-region), bitmap (bitmap-region), ctl, sysmem, seed, " \
 	"workload, mmap, log-limit, zero, state-file"
 
-/* A plain number: decimal or 0x hex, no suffix. */
-static int parse_num(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	unsigned base = 10, d;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			return -EINVAL;
-		if (v > (UINT64_MAX - d) / base)
-			return -EINVAL;
-		v = v * base + d;
-	}
-	if (v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 static int parse_bool(const char *s, bool *out)
 {
@@ -1307,7 +1262,7 @@ static int parse_caps(const char *s, uint32_t *out)
 	size_t len;
 
 	if (s[0] >= '0' && s[0] <= '9') {
-		if (parse_num(s, UINT32_MAX, &n) < 0)
+		if (devstate_parse_u64(s, UINT32_MAX, &n) < 0)
 			return -EINVAL;
 		*out = (uint32_t)n;
 		return 0;
@@ -1342,7 +1297,7 @@ static int parse_kv(struct fake_args *a, const char *key, const char *val,
 	uint64_t n;
 
 	if (!strcmp(key, "version")) {
-		if (parse_num(val, UINT32_MAX, &n) < 0)
+		if (devstate_parse_u64(val, UINT32_MAX, &n) < 0)
 			goto bad;
 		a->version = (uint32_t)n;
 	} else if (!strcmp(key, "caps")) {
@@ -1374,14 +1329,14 @@ static int parse_kv(struct fake_args *a, const char *key, const char *val,
 		if (devstate_parse_size(val, &a->sysmem) < 0)
 			goto bad;
 	} else if (!strcmp(key, "seed")) {
-		if (parse_num(val, UINT64_MAX, &a->seed) < 0)
+		if (devstate_parse_u64(val, UINT64_MAX, &a->seed) < 0)
 			goto bad;
 	} else if (!strcmp(key, "workload")) {
-		if (parse_num(val, UINT32_MAX, &n) < 0 || n > (unsigned)-1)
+		if (devstate_parse_u64(val, UINT32_MAX, &n) < 0 || n > (unsigned)-1)
 			goto bad;
 		a->workload = (unsigned)n;
 	} else if (!strcmp(key, "log-limit")) {
-		if (parse_num(val, UINT64_MAX, &a->log_limit) < 0)
+		if (devstate_parse_u64(val, UINT64_MAX, &a->log_limit) < 0)
 			goto bad;
 	} else if (!strcmp(key, "mmap")) {
 		if (parse_bool(val, &a->mmap) < 0)

@@ -80,20 +80,9 @@ struct file_dev {
 	size_t nforgot, cap_forgot;
 };
 
-static int file_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+#define file_err(err, errlen, rc, ...) \
+	devstate_transport_err(err, errlen, rc, "", __VA_ARGS__)
 
-static int file_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static unsigned long long ull(uint64_t v)
 {

@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "transports/transport.h"
@@ -14,6 +16,23 @@ const struct devstate_transport_ops *const devstate_transports[] = {
 	&devstate_vfio_ops,
 	NULL,
 };
+
+int devstate_transport_err(char *err, size_t errlen, int rc,
+			   const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err || !errlen)
+		return rc;
+	n = snprintf(err, errlen, "%s", prefix);
+	if (n >= 0 && (size_t)n < errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
 
 int devstate_transport_open(const char *uri,
 			    const struct devstate_transport_ops **ops,

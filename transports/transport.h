@@ -59,6 +59,12 @@ struct devstate_transport_ops {
 	void (*describe)(void *priv, char *buf, size_t len);
 };
 
+/* Write "<prefix><message>" to err (if any) and return rc: the one way
+ * transports word their errors. */
+int devstate_transport_err(char *err, size_t errlen, int rc,
+			   const char *prefix, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
 /* registry.c: find the transport for a URI and open it. */
 int devstate_transport_open(const char *uri,
 			    const struct devstate_transport_ops **ops,

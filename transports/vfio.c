@@ -175,24 +175,9 @@ struct vfio_dev {
 	int state_index[DEVSTATE_REGION_COUNT];	/* region index or -1 */
 };
 
-static int verr(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+#define verr(err, errlen, rc, ...) \
+	devstate_transport_err(err, errlen, rc, "vfio: ", __VA_ARGS__)
 
-static int verr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (err && errlen) {
-		n = snprintf(err, errlen, "vfio: ");
-		if (n >= 0 && (size_t)n < errlen) {
-			va_start(ap, fmt);
-			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return rc;
-}
 
 static const char *state_subtype_name(int state)
 {
@@ -697,35 +682,6 @@ static void vfio_close(void *priv)
 }
 
 /* A number: decimal or 0x hex, at most max. */
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	unsigned base = 10;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		unsigned d;
-
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			return -EINVAL;
-		if (v > (max - d) / base)
-			return -EINVAL;
-		v = v * base + d;
-	}
-	*out = v;
-	return 0;
-}
 
 #define VFIO_USAGE "vfio:/dev/vfio/GROUP/DEVICE-NAME[,type=N][,iommu=TYPE] or vfio:fd=N[,type=N]"
 
@@ -771,7 +727,7 @@ static int vfio_open(const char *args, void **priv, char *err, size_t errlen)
 		}
 		*eq = '\0';
 		if (!strcmp(tok, "type")) {
-			if (parse_u64(eq + 1, UINT32_MAX, &n) < 0)
+			if (devstate_parse_u64(eq + 1, UINT32_MAX, &n) < 0)
 				rc = verr(err, errlen, -EINVAL,
 					  "type=%s: expected a region type number (decimal or 0x hex)",
 					  eq + 1);
@@ -782,7 +738,7 @@ static int vfio_open(const char *args, void **priv, char *err, size_t errlen)
 				rc = verr(err, errlen, -EINVAL,
 					  "fd=%s: give either one fd or one path",
 					  eq + 1);
-			else if (parse_u64(eq + 1, INT32_MAX, &n) < 0)
+			else if (devstate_parse_u64(eq + 1, INT32_MAX, &n) < 0)
 				rc = verr(err, errlen, -EINVAL,
 					  "fd=%s: expected a file descriptor number",
 					  eq + 1);
