@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fuzz target 2: a load session fed arbitrary bytes into a fake device.
+ *
+ * Input: one selector byte, then the stream.  The fake destination is
+ * shaped after the stream's header when it has a plausible one (so that
+ * valid streams load all the way), with a DEVICE_MEMORY region of the
+ * same or another length (the loader re-cuts chunks), mapped or not.  The
+ * stream is fed in pieces whose sizes the selector picks.
+ *
+ * Invariants (SPEC 6, 11): the device is RUNNING only after
+ * devstate_load_finish() succeeded, which needs a stream that decodes to
+ * END; a load that fails leaves the device STOPPED; the library's view of
+ * the state is the fake's real state.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devstate.h"
+#include "libdevstate/stream.h"
+#include "transports/fake.h"
+#include "fuzz/fuzz.h"
+
+#define SMALL (64u << 10)
+
+/* The header, if the stream starts with a valid one. */
+static bool peek_header(const uint8_t *p, size_t n,
+			struct devstate_stream_header *h)
+{
+	struct devstate_dec *d;
+	size_t used;
+	bool ok = false;
+
+	if (devstate_dec_new(&d) < 0)
+		return false;
+	if (devstate_dec_feed(d, p, n, &used) == DEVSTATE_DEC_HEADER) {
+		*h = *devstate_dec_header(d);
+		ok = true;
+	}
+	devstate_dec_free(d);
+	return ok;
+}
+
+static bool stream_ends(const uint8_t *p, size_t n)
+{
+	struct devstate_dec *d;
+	size_t used;
+	int rc = 0;
+
+	if (devstate_dec_new(&d) < 0)
+		return false;
+	while (n) {
+		rc = devstate_dec_feed(d, p, n, &used);
+		if (rc < 0)
+			break;
+		p += used;
+		n -= used;
+	}
+	devstate_dec_free(d);
+	return rc == DEVSTATE_DEC_END;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct devstate_stream_header h;
+	struct devstate_device *dev;
+	struct devstate_load *l;
+	struct devstate_fake *f;
+	uint8_t *fixed = NULL;
+	char uri[256], err[512];
+	uint8_t sel;
+	size_t off, piece;
+	int rc, frc = -1;
+
+	if (size < 1)
+		return 0;
+	sel = data[0];
+	data++;
+	size--;
+	if (sel & 8) {
+		/* get past the CRCs: make them right */
+		fixed = malloc(size ? size : 1);
+		FZ_ASSERT(fixed);
+		memcpy(fixed, data, size);
+		fz_fix_crcs(fixed, size);
+		data = fixed;
+	}
+	if (peek_header(data, size, &h) &&
+	    h.config_size <= SMALL && h.region_len[DEVSTATE_REGION_CONFIG] <= SMALL &&
+	    h.region_len[DEVSTATE_REGION_MEMORY] <= SMALL &&
+	    h.region_len[DEVSTATE_REGION_BITMAP] <= 4096) {
+		uint64_t chunk = h.region_len[DEVSTATE_REGION_MEMORY];
+
+		if (chunk && (sel & 3) == 1)
+			chunk = chunk / 2 ? chunk / 2 : 1;
+		else if (chunk && (sel & 3) == 2)
+			chunk = chunk * 3 <= SMALL ? chunk * 3 : chunk;
+		snprintf(uri, sizeof(uri),
+			 "fake:version=%" PRIu32 ",caps=%" PRIu32
+			 ",config=%" PRIu64 ",chunk=%" PRIu64 ",bitmap=%" PRIu64
+			 ",memory=64K,sysmem=1M,zero=yes,mmap=%s",
+			 h.proto_version, h.caps, h.config_size, chunk,
+			 h.region_len[DEVSTATE_REGION_BITMAP],
+			 sel & 4 ? "no" : "yes");
+	} else {
+		snprintf(uri, sizeof(uri),
+			 "fake:version=%u,memory=64K,chunk=16K,config=1K,sysmem=1M,bitmap=64,zero=yes,mmap=%s",
+			 1 + (sel & 1), sel & 4 ? "no" : "yes");
+	}
+	if (devstate_device_open(&dev, uri, 0, err, sizeof(err)) < 0) {
+		free(fixed);
+		return 0;
+	}
+	f = devstate_fake_of(dev);
+	FZ_ASSERT(f);
+	FZ_ASSERT(devstate_load_new(&l, dev) == 0);
+	rc = devstate_load_begin(l);
+	FZ_ASSERT(rc == 0);
+	FZ_ASSERT(devstate_fake_state(f) == DEVSTATE_STATE_STOP);
+	for (off = 0; off < size && rc == 0; off += piece) {
+		piece = size - off;
+		switch (sel >> 5) {
+		case 0:
+			break;
+		case 1:
+			piece = 1;
+			break;
+		default:
+			piece = (size_t)(sel >> 3) * 13 + 1;
+			break;
+		}
+		if (piece > size - off)
+			piece = size - off;
+		rc = devstate_load_feed(l, data + off, piece);
+		/* never RUNNING before finish */
+		FZ_ASSERT(devstate_fake_state(f) == DEVSTATE_STATE_STOP);
+	}
+	if (rc < 0)
+		FZ_ASSERT(devstate_load_error(l)[0]);
+	frc = devstate_load_finish(l);
+	if (frc == 0) {
+		FZ_ASSERT(rc == 0);
+		FZ_ASSERT(stream_ends(data, size));
+		FZ_ASSERT(devstate_fake_state(f) == DEVSTATE_STATE_RUNNING);
+	} else {
+		FZ_ASSERT(devstate_load_error(l)[0]);
+		FZ_ASSERT(devstate_fake_state(f) == DEVSTATE_STATE_STOP);
+	}
+	FZ_ASSERT(devstate_device_state(dev) == devstate_fake_state(f));
+	devstate_load_free(l);
+	/* freeing a failed load leaves the device as it was */
+	FZ_ASSERT(devstate_fake_state(f) ==
+		  (frc == 0 ? DEVSTATE_STATE_RUNNING : DEVSTATE_STATE_STOP));
+	devstate_device_free(dev);
+	free(fixed);
+	return 0;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Shared helpers for the libFuzzer targets: a reader that hands out the
+ * fuzzer's bytes as the answers of a device or the sizes of pieces.  When
+ * the bytes run out every answer is 0, so each input is a finite script.
+ */
+#ifndef DEVSTATE_FUZZ_H
+#define DEVSTATE_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+
+struct fz {
+	const uint8_t *p;
+	size_t len;
+	size_t pos;
+};
+
+static inline void fz_init(struct fz *z, const uint8_t *p, size_t len)
+{
+	z->p = p;
+	z->len = len;
+	z->pos = 0;
+}
+
+static inline size_t fz_left(const struct fz *z)
+{
+	return z->len - z->pos;
+}
+
+static inline uint8_t fz_u8(struct fz *z)
+{
+	return z->pos < z->len ? z->p[z->pos++] : 0;
+}
+
+static inline uint32_t fz_u32(struct fz *z)
+{
+	uint32_t v = 0;
+	unsigned i;
+
+	for (i = 0; i < 4; i++)
+		v |= (uint32_t)fz_u8(z) << (8 * i);
+	return v;
+}
+
+static inline uint64_t fz_u64(struct fz *z)
+{
+	return (uint64_t)fz_u32(z) | (uint64_t)fz_u32(z) << 32;
+}
+
+/* A size that likes the edges: 0, 1, powers of two and their
+ * neighbours, small values, or anything. */
+static inline uint64_t fz_size(struct fz *z)
+{
+	uint8_t k = fz_u8(z);
+
+	switch (k >> 5) {
+	case 0:
+		return k & 31;
+	case 1: {
+		uint64_t p = 1ull << (fz_u8(z) & 63);
+
+		return p + (uint64_t)((int)(k & 3) - 1);
+	}
+	case 2:
+		return (uint64_t)(k & 31) * 4096;
+	case 3:
+		return fz_u64(z);
+	default:
+		return (uint64_t)(k & 31) * 64 + 8;
+	}
+}
+
+/* Abort with a message: a broken invariant is a finding. */
+#define FZ_ASSERT(cond)							\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
+				__FILE__, __LINE__, #cond);		\
+			abort();					\
+		}							\
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#endif
+
+/*
+ * Make a mutated stream pass its CRCs, so that the fuzzer reaches the
+ * checks behind them: walk p[0, n) as the format lays it out (stream.h)
+ * and rewrite the header CRC, every section CRC, and END's section count
+ * and stream CRC.  Stops at the first item that does not fit.  Uses the
+ * library's CRC only (an independent walker of the layout).
+ */
+uint32_t devstate_crc32(uint32_t crc, const void *buf, size_t len);
+
+static inline void fz_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint64_t fz_get(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+static inline void fz_fix_crcs(uint8_t *p, size_t n)
+{
+	size_t off, hlen, sections = 0;
+
+	if (n < 78)
+		return;
+	hlen = (size_t)fz_get(p + 10, 2);
+	if (hlen < 78 || hlen > n)
+		return;
+	fz_put32(p + hlen - 4, devstate_crc32(0, p, hlen - 4));
+	for (off = hlen; n - off >= 24; sections++) {
+		uint32_t type = (uint32_t)fz_get(p + off, 4);
+		uint64_t stored = fz_get(p + off + 16, 8), total;
+		size_t meta = type == 1 ? 24 : type == 3 || type == 4 ? 16 : 0;
+
+		if (stored > n)
+			return;
+		total = 24 + meta + stored + 4;
+		if (total > n - off)
+			return;
+		if (type == 4) {
+			uint64_t c = sections;
+			unsigned i;
+
+			for (i = 0; i < 8; i++)
+				p[off + 24 + i] = (uint8_t)(c >> (8 * i));
+			fz_put32(p + off + 32, devstate_crc32(0, p, off));
+		}
+		fz_put32(p + off + total - 4,
+			 devstate_crc32(0, p + off, (size_t)total - 4));
+		off += (size_t)total;
+	}
+}
