@@ -6,5 +6,6 @@
 # and skips (77) without them.
 guest_scripts = tests/guest/vfio-info.sh
 TESTS += $(guest_scripts)
-EXTRA_DIST += $(guest_scripts) tests/guest/init.sh tests/guest/check-info.py
+EXTRA_DIST += $(guest_scripts) tests/guest/init.sh tests/guest/check-info.py \
+	tests/guest/lib.sh
 include $(srcdir)/tests/guest/mtty.mk

@@ -98,80 +98,22 @@ root=$work/root
 mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
 	"$root/dev" "$root/tmp"
 
-# Copy a program and every library ldd resolves for it, each to its own
-# absolute path; LIBDIRS collects their directories.
-LIBDIRS=""
-copy_libs() {
-	out=$(ldd "$1" 2>&1)
-	case "$out" in
-	*"not a dynamic executable"*|*"statically linked"*) return 0 ;;
-	esac
-	if echo "$out" | grep -q "not found"; then
-		echo "$out"
-		fail "ldd cannot resolve every library of $1"
-	fi
-	for lib in $(echo "$out" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[ \t]*\(\/[^ ]*\) (0x.*/\1/p'); do
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib" || fail "cannot copy $lib"
-		case " $LIBDIRS " in
-		*" $(dirname "$lib") "*) ;;
-		*) LIBDIRS="$LIBDIRS $(dirname "$lib")" ;;
-		esac
-	done
-}
-
-cp -L "$busybox" "$root/bin/busybox" || fail "cannot copy $busybox"
-ln -s busybox "$root/bin/sh"
-copy_libs "$busybox"
-cp -L "$fsm" "$root/mig2-fsm" || fail "cannot copy $fsm"
-copy_libs "$fsm"
-cp "$here/mtty-init.sh" "$root/init" && chmod 755 "$root/init" ||
-	fail "cannot install $here/mtty-init.sh"
-
-# vfio_iommu_type1 and mdev with their modules.dep dependencies, each
-# after what it needs, then mtty (which needs vfio and mdev).
-moddir=/lib/modules/$kver
-order=$(awk -v want="vfio_iommu_type1 mdev" '
-	function base(p, b) {
-		b = p; sub(/.*\//, "", b); sub(/\.ko.*$/, "", b)
-		gsub(/-/, "_", b); return b
-	}
-	function add(p) { if (!(p in seen)) { seen[p] = 1; print p } }
-	{ k = $1; sub(/:$/, "", k); deps[base(k)] = $0; file[base(k)] = k }
-	END {
-		n = split(want, w, " ")
-		for (i = 1; i <= n; i++) {
-			if (!(w[i] in deps)) { print "MISSING:" w[i]; continue }
-			m = split(deps[w[i]], f, " ")
-			for (j = m; j >= 2; j--) add(f[j])
-			add(file[w[i]])
-		}
-	}' "$moddir/modules.dep")
-modules=""
-for p in $order; do
-	case "$p" in MISSING:*) fail "module ${p#MISSING:} not in $moddir/modules.dep" ;; esac
-	b=$(basename "$p")
-	name=${b%%.ko*}
-	case "$b" in
-	*.ko) cp "$moddir/$p" "$root/modules/$name.ko" ;;
-	*.ko.xz) xz -dc "$moddir/$p" >"$root/modules/$name.ko" ;;
-	*.ko.zst) zstd -qdc "$moddir/$p" >"$root/modules/$name.ko" ;;
-	*.ko.gz) gzip -dc "$moddir/$p" >"$root/modules/$name.ko" ;;
-	*) false ;;
-	esac || fail "cannot unpack module $moddir/$p"
-	modules="$modules $name"
-done
+. "$here/lib.sh"
+guest_add_base "$here/mtty-init.sh"
+guest_add_program "$fsm" mig2-fsm
+# vfio_iommu_type1 and mdev with their dependencies, then mtty (which
+# needs vfio and mdev).
+guest_add_modules "$kver" vfio_iommu_type1 mdev
+modules=$GUEST_MODULES
 cp "$work/mtty/mtty.ko" "$root/modules/mtty.ko" || fail "cannot copy mtty.ko"
 modules="$modules mtty"
 
 cat >"$root/guest.conf" <<EOT
-LIBPATH=$(echo $LIBDIRS | tr ' ' ':')
+LIBPATH=$(guest_libpath)
 MODULES="$modules"
 EOT
 
-(cd "$root" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) \
-	>"$work/initramfs.cpio" || fail "cannot build the initramfs"
-[ -s "$work/initramfs.cpio" ] || fail "empty initramfs"
+guest_pack "$work/initramfs.cpio"
 
 echo "kernel:   $kernel"
 echo "source:   $source"

@@ -71,80 +71,19 @@ mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
 	"$root/dev" "$root/tmp"
 
 # --- the initramfs --------------------------------------------------------
-# Copy a program and every library ldd resolves for it, each to its own
-# absolute path; LIBDIRS collects their directories.
-LIBDIRS=""
-copy_libs() {
-	out=$(LD_LIBRARY_PATH=$builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-		ldd "$1" 2>&1)
-	case "$out" in
-	*"not a dynamic executable"*|*"statically linked"*) return 0 ;;
-	esac
-	if echo "$out" | grep -q "not found"; then
-		echo "$out"
-		fail "ldd cannot resolve every library of $1"
-	fi
-	for lib in $(echo "$out" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[ \t]*\(\/[^ ]*\) (0x.*/\1/p'); do
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib" || fail "cannot copy $lib"
-		case " $LIBDIRS " in
-		*" $(dirname "$lib") "*) ;;
-		*) LIBDIRS="$LIBDIRS $(dirname "$lib")" ;;
-		esac
-	done
-}
-
-cp -L "$busybox" "$root/bin/busybox" || fail "cannot copy $busybox"
-ln -s busybox "$root/bin/sh"
-copy_libs "$busybox"
-cp -L "$cli" "$root/devstate-cli" || fail "cannot copy $cli"
-copy_libs "$cli"
-cp "$here/init.sh" "$root/init" && chmod 755 "$root/init" ||
-	fail "cannot install $here/init.sh"
-
-# Modules in load order: for each wanted module its modules.dep
-# dependencies reversed (as modprobe loads them), then itself.
-moddir=/lib/modules/$kver
-order=$(awk -v want="vfio_iommu_type1 vfio_pci" '
-	function norm(p, b) {
-		b = p; sub(/.*\//, "", b); sub(/\.ko.*$/, "", b)
-		gsub(/-/, "_", b); return b
-	}
-	function emit(p) { if (!(p in done)) { done[p] = 1; print p } }
-	{ k = $1; sub(/:$/, "", k); line[norm(k)] = $0; path[norm(k)] = k }
-	END {
-		n = split(want, w, " ")
-		for (i = 1; i <= n; i++) {
-			if (!(w[i] in line)) { print "MISSING:" w[i]; continue }
-			m = split(line[w[i]], f, " ")
-			for (j = m; j >= 2; j--) emit(f[j])
-			emit(path[w[i]])
-		}
-	}' "$moddir/modules.dep")
-modules=""
-for p in $order; do
-	case "$p" in MISSING:*) fail "module ${p#MISSING:} not in $moddir/modules.dep" ;; esac
-	base=$(basename "$p")
-	name=${base%%.ko*}
-	case "$base" in
-	*.ko) cp "$moddir/$p" "$root/modules/$name.ko" ;;
-	*.ko.xz) xz -dc "$moddir/$p" >"$root/modules/$name.ko" ;;
-	*.ko.zst) zstd -qdc "$moddir/$p" >"$root/modules/$name.ko" ;;
-	*.ko.gz) gzip -dc "$moddir/$p" >"$root/modules/$name.ko" ;;
-	*) false ;;
-	esac || fail "cannot unpack module $moddir/$p"
-	modules="$modules $name"
-done
+. "$here/lib.sh"
+guest_add_base "$here/init.sh"
+guest_add_program "$cli" devstate-cli
+guest_add_modules "$kver" vfio_iommu_type1 vfio_pci
+modules=$GUEST_MODULES
 
 cat >"$root/guest.conf" <<EOF
 CLI=/devstate-cli
-LIBPATH=$(echo $LIBDIRS | tr ' ' ':')
+LIBPATH=$(guest_libpath)
 MODULES="$modules"
 EOF
 
-(cd "$root" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) \
-	>"$work/initramfs.cpio" || fail "cannot build the initramfs"
-[ -s "$work/initramfs.cpio" ] || fail "empty initramfs"
+guest_pack "$work/initramfs.cpio"
 
 echo "kernel:   $kernel"
 echo "modules: $modules"
