@@ -386,7 +386,7 @@ static int check_order(const struct order *o, const struct devstate_section *s,
 			snprintf(why, len, "second CONFIG section");
 			return -EINVAL;
 		}
-		/* fall through */
+		__attribute__((fallthrough));
 	case DEVSTATE_SEC_END:
 		if (o->in_batch) {
 			snprintf(why, len, "%s inside an incomplete memory batch (pass %" PRIu32 ", %llu of %llu bytes)",
