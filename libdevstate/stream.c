@@ -1215,11 +1215,10 @@ static int dec_sec_meta(struct devstate_dec *d)
 	if (rc < 0)
 		return dec_fail(d, rc, "section at offset %llu (%s): %s",
 				ull(d->item), type_name(s->type), why);
-	/* bounded by DEVSTATE_SECTION_MAX now */
+	/* bounded by DEVSTATE_SECTION_MAX now; the buffer grows as the
+	 * bytes arrive (devstate_dec_feed), so a short stream that claims a
+	 * long section costs only what it sent */
 	total = d->need + s->stored_len + S_CRC_LEN;
-	if (grow(&d->buf, &d->cap, (size_t)total) < 0)
-		return dec_fail(d, -ENOMEM, "section at offset %llu (%s): out of memory for %llu bytes",
-				ull(d->item), type_name(s->type), ull(total));
 	s->total_len = total;
 	d->phase = PH_SEC_BODY;
 	d->need = (size_t)total;
@@ -1378,6 +1377,18 @@ int devstate_dec_feed(struct devstate_dec *d, const void *buf, size_t len,
 		n = d->need - d->have;
 		if (n > len - done)
 			n = len - done;
+		if (d->have + n > d->cap) {
+			/* double, but never past what this item needs */
+			size_t want = d->cap * 2;
+
+			if (want < d->have + n)
+				want = d->have + n;
+			if (want > d->need)
+				want = d->need;
+			if (grow(&d->buf, &d->cap, want) < 0)
+				return dec_fail(d, -ENOMEM, "section at offset %llu: out of memory for %zu bytes",
+						ull(d->item), want);
+		}
 		memcpy(d->buf + d->have, in + done, n);
 		d->have += n;
 		done += n;
@@ -1390,6 +1401,11 @@ int devstate_dec_feed(struct devstate_dec *d, const void *buf, size_t len,
 			return dec_fail(d, -EINVAL, "header: bad magic (not a devstate stream)");
 	}
 	return DEVSTATE_DEC_NEED_MORE;
+}
+
+size_t devstate_dec_capacity(const struct devstate_dec *d)
+{
+	return d ? d->cap : 0;
 }
 
 const struct devstate_stream_header *devstate_dec_header(const struct devstate_dec *d)

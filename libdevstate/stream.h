@@ -160,6 +160,9 @@ const struct devstate_section *devstate_dec_section(const struct devstate_dec *d
 const char *devstate_dec_error(const struct devstate_dec *d);
 /* Bytes consumed so far. */
 uint64_t devstate_dec_offset(const struct devstate_dec *d);
+/* Bytes the decoder holds for its input buffer (for tests: it grows with
+ * the bytes that arrive, never ahead of them by more than twice). */
+size_t devstate_dec_capacity(const struct devstate_dec *d);
 
 /* Decode again a section a decoder reported earlier, from its total_len
  * bytes re-read at its offset (so a reader can index a big stream instead

@@ -1080,6 +1080,47 @@ static void expect_head_error(const struct hsec *s, int rc, const char *needle)
 	buf_free(&b);
 }
 
+/* A stream that announces a long section but sends only a little of it
+ * costs the decoder about what it sent, not what it announced. */
+START_TEST(test_claimed_length_costs_nothing)
+{
+	struct devstate_stream_header h;
+	struct devstate_dec *d;
+	struct buf b = { 0 };
+	uint64_t big = 200ull << 20;
+	size_t used, off = 0;
+	int rc;
+
+	header_init(&h, 2, DEVSTATE_CAP_ALL, big, CONFIG_SIZE, 4096);
+	hb_header(&b, &h);
+	{
+		/* the head of a raw 200 MiB chunk, then 1000 payload bytes */
+		struct hsec sec = {
+			.type = DEVSTATE_SEC_MEMORY, .raw = big, .stored = big,
+			.pass = 0, .batch = big, .pos = 0,
+		};
+		uint8_t junk[1000];
+
+		memset(junk, 0x5a, sizeof(junk));
+		sec.payload = junk;
+		sec.plen = sizeof(junk);
+		hb_section(&b, &sec);
+		b.len -= 4;	/* no CRC: the section is cut short */
+	}
+	ck_assert_int_eq(devstate_dec_new(&d), 0);
+	while (off < b.len) {
+		rc = devstate_dec_feed(d, b.p + off, b.len - off, &used);
+		ck_assert_int_ge(rc, 0);
+		off += used;
+	}
+	ck_assert_uint_eq(devstate_dec_offset(d), b.len);
+	/* what arrived (~1 KB) rounded up by doubling, nowhere near 200 MiB */
+	ck_assert_uint_lt(devstate_dec_capacity(d), 8192);
+	devstate_dec_free(d);
+	buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_hostile_lengths)
 {
 	struct hsec s;
@@ -1721,6 +1762,7 @@ static Suite *stream_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_hostile_header);
 	tcase_add_test(tc, test_hostile_lengths);
+	tcase_add_test(tc, test_claimed_length_costs_nothing);
 	tcase_add_test(tc, test_hostile_caps);
 	tcase_add_test(tc, test_hostile_content);
 	tcase_add_test(tc, test_hostile_payloads);
