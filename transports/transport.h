@@ -57,6 +57,52 @@ struct devstate_transport_ops {
 	/* Optional: one line listing the regions the device has (for the
 	 * "no device-state regions" blocker), e.g. "0 (128 KiB), 7 (4 KiB)". */
 	void (*describe)(void *priv, char *buf, size_t len);
+
+	/*
+	 * Protocol family 2: the kernel's migration uAPI v2
+	 * (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE and a data fd).  A transport
+	 * that cannot speak it leaves every mig2_* op NULL.  States are
+	 * DEVSTATE_MIG2_* (libdevstate/mig2.h), flags DEVSTATE_MIG2_F_*.
+	 * The core (mig2.c) decides every arc; these ops only carry it out.
+	 */
+
+	/* 0 with *flags when the device speaks uAPI v2 (the MIGRATION
+	 * feature answered); -EOPNOTSUPP when it does not (the region
+	 * protocol is probed next); another -errno is a failure. */
+	int (*mig2_probe)(void *priv, uint64_t *flags, char *err,
+			  size_t errlen);
+	/* The state the device reports now. */
+	int (*mig2_get_state)(void *priv, uint32_t *state, char *err,
+			      size_t errlen);
+	/* Request one arc (the caller checked it with the core).  The data
+	 * session: a data fd the device returns replaces the current one
+	 * (which is closed); without a new one the current one is kept only
+	 * when both states are in the saving group (PRE_COPY* -> STOP_COPY
+	 * carries on reading the same fd), else it is closed.  On failure
+	 * the current data fd is closed: it is never reused. */
+	int (*mig2_set_state)(void *priv, uint32_t state, char *err,
+			      size_t errlen);
+	/* Read up to len bytes of migration data from the current data fd:
+	 * 0 with *got > 0; 0 with *got == 0 at the end of what the device has
+	 * now (pre-copy: ENOMSG or a 0-byte read; stop-copy: end of file).
+	 * EINTR is retried.  -EBADF when there is no data fd. */
+	int (*mig2_read)(void *priv, void *buf, size_t len, size_t *got,
+			 char *err, size_t errlen);
+	/* Write all len bytes to the data fd (RESUMING); short writes and
+	 * EINTR are continued.  -EBADF when there is no data fd. */
+	int (*mig2_write)(void *priv, const void *buf, size_t len, char *err,
+			  size_t errlen);
+	/* VFIO_MIG_GET_PRECOPY_INFO on the data fd (pre-copy states only). */
+	int (*mig2_precopy_info)(void *priv, uint64_t *initial_bytes,
+				 uint64_t *dirty_bytes, char *err,
+				 size_t errlen);
+	/* VFIO_DEVICE_FEATURE_MIG_DATA_SIZE; -EOPNOTSUPP when the device
+	 * does not report it. */
+	int (*mig2_data_size)(void *priv, uint64_t *stop_copy_bytes,
+			      char *err, size_t errlen);
+	/* VFIO_DEVICE_RESET (the way out of ERROR); the device is RUNNING
+	 * afterwards and any data fd is closed. */
+	int (*mig2_reset)(void *priv, char *err, size_t errlen);
 };
 
 /* Write "<prefix><message>" to err (if any) and return rc: the one way
