@@ -22,10 +22,12 @@ struct xfer_opts {
 	int progress;		/* -1 auto */
 	bool json;
 	const char *snapshot;	/* migrate: go through this file */
+	const char *bitmap_out;	/* write the merged dirty bitmap here */
 };
 
 enum { OPT_CODEC = 256, OPT_LEVEL, OPT_PASSES, OPT_THRESHOLD, OPT_RAM,
-       OPT_PROGRESS, OPT_NO_PROGRESS, OPT_JSON, OPT_SNAPSHOT, OPT_HELP };
+       OPT_PROGRESS, OPT_NO_PROGRESS, OPT_JSON, OPT_SNAPSHOT, OPT_DIRTY_BITMAP,
+       OPT_HELP };
 
 static const struct option xfer_options[] = {
 	{ "codec", required_argument, NULL, OPT_CODEC },
@@ -37,6 +39,7 @@ static const struct option xfer_options[] = {
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+	{ "dirty-bitmap", required_argument, NULL, OPT_DIRTY_BITMAP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -83,6 +86,7 @@ static int parse_xfer(const char *cmd, const char *help, int argc,
 		case OPT_NO_PROGRESS: o->progress = 0; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_SNAPSHOT: o->snapshot = optarg; break;
+		case OPT_DIRTY_BITMAP: o->bitmap_out = optarg; break;
 		case OPT_HELP: fputs(help, stdout); return EXIT_OK;
 		default: return cli_bad_option(cmd, argv, c);
 		}
@@ -265,6 +269,28 @@ static void json_run(struct json *j, const struct run *r,
 	json_dbl(j, "stopped_seconds", stopped);
 }
 
+/* --dirty-bitmap FILE: the merged dirty bitmap of --ram, 64-bit
+ * little-endian words, bit i = page i (empty without SYSTEM_MEMORY). */
+static int write_bitmap(const char *path, const struct run *r)
+{
+	uint64_t i, words = r->bitmap ? (r->ram_pages + 63) / 64 : 0;
+	unsigned char b[8];
+	FILE *f = fopen(path, "we");
+	int k;
+
+	if (!f)
+		return cli_fail(path, "%s", strerror(errno));
+	for (i = 0; i < words; i++) {
+		for (k = 0; k < 8; k++)
+			b[k] = (unsigned char)(r->bitmap[i] >> (8 * k));
+		if (fwrite(b, 1, 8, f) != 8)
+			break;
+	}
+	if (fclose(f) != 0 || i < words)
+		return cli_fail(path, "cannot write the dirty bitmap");
+	return EXIT_OK;
+}
+
 /* ------------------------------------------------------------------ */
 
 static const char save_help[] =
@@ -274,6 +300,7 @@ static const char save_help[] =
 	"or - for standard output.  The device ends stopped.\n"
 	"  --codec raw|deflate|zstd  --level N  --passes N  --threshold SIZE\n"
 	"  --ram SIZE (system memory to log-sync, default 1G)\n"
+	"  --dirty-bitmap FILE (write the merged dirty bitmap there)\n"
 	"  --json  --progress  --no-progress\n";
 
 int cmd_save(int argc, char **argv)
@@ -338,6 +365,8 @@ int cmd_save(int argc, char **argv)
 		}
 	}
 	devstate_save_get_stats(s, &st);
+	if (o.bitmap_out && write_bitmap(o.bitmap_out, &r) != EXIT_OK)
+		goto out;
 	{
 		FILE *f = to_stdout ? stderr : stdout;
 		double stopped = cli_now() - r.t_stop;
@@ -519,6 +548,7 @@ static const char migrate_help[] =
 	"  --snapshot FILE  go through a snapshot file (source -> FILE -> DST)\n"
 	"  --codec raw|deflate|zstd  --level N  --passes N (default 8)\n"
 	"  --threshold SIZE (default 256K)  --ram SIZE (default 1G)\n"
+	"  --dirty-bitmap FILE (write the merged dirty bitmap there)\n"
 	"  --json  --progress  --no-progress\n";
 
 int cmd_migrate(int argc, char **argv)
@@ -618,6 +648,8 @@ int cmd_migrate(int argc, char **argv)
 	}
 	stopped = cli_now() - r.t_stop;
 	devstate_save_get_stats(s, &st);
+	if (o.bitmap_out && write_bitmap(o.bitmap_out, &r) != EXIT_OK)
+		goto out;
 	/* digests after the stop window; the source stays stopped */
 	r.have_digest = devstate_device_digest(src, &r.src_digest) == 0;
 	have_dst = devstate_device_digest(dst, &dst_digest) == 0;
