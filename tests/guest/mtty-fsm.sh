@@ -41,23 +41,8 @@ busybox=$(command -v busybox || ls /bin/busybox 2>/dev/null) ||
 	skip "no busybox (Debian package busybox-static)"
 command -v timeout >/dev/null || skip "no timeout (coreutils)"
 
-# The newest installed 6.12 Debian kernel with the mdev module and its
-# headers (the image without headers is not enough: mtty.ko is built).
-kver=""
-image=""
-for k in $(ls /boot 2>/dev/null | sed -n 's/^vmlinuz-\(6\.12\..*+deb12-amd64\)$/\1/p' | sort -V); do
-	dep=/lib/modules/$k/modules.dep
-	[ -f "$dep" ] && grep -q '/mdev\.ko' "$dep" || continue
-	image=$k
-	[ -f "/lib/modules/$k/build/Makefile" ] && kver=$k
-done
-[ -n "$image" ] ||
-	skip "no /boot/vmlinuz-6.12.*+deb12-amd64 with its modules (Debian package linux-image-6.12-amd64)"
-[ -n "$kver" ] ||
-	skip "no /lib/modules/$image/build (Debian package linux-headers-$image)"
-kernel=/boot/vmlinuz-$kver
-[ -r "$kernel" ] || skip "$kernel is not readable (needs root)"
-kbuild=/lib/modules/$kver/build
+. "$here/lib.sh"
+guest_kernel_612
 source=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
 [ -n "$source" ] ||
 	skip "no /usr/src/linux-source-6.12.tar.* (Debian package linux-source-6.12)"
@@ -84,12 +69,7 @@ mtty_c=$(find "$work/src" -name mtty.c | head -n 1)
 mv "$mtty_c" "$work/mtty/mtty.c" && rm -rf "$work/src"
 echo 'obj-m := mtty.o' >"$work/mtty/Kbuild"
 t1=$(date +%s)
-# The kernel's make must not see this make's command line or jobserver.
-(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
- make -C "$kbuild" M="$work/mtty" modules) >"$work/kbuild.log" 2>&1 || {
-	cat "$work/kbuild.log"
-	fail "cannot build mtty.ko against $kbuild"
-}
+guest_build_module "$work/mtty"
 [ -f "$work/mtty/mtty.ko" ] || fail "the kernel build made no mtty.ko"
 t2=$(date +%s)
 
@@ -98,7 +78,6 @@ root=$work/root
 mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
 	"$root/dev" "$root/tmp"
 
-. "$here/lib.sh"
 guest_add_base "$here/mtty-init.sh"
 guest_add_program "$fsm" mig2-fsm
 # vfio_iommu_type1 and mdev with their dependencies, then mtty (which
@@ -123,31 +102,7 @@ echo "qemu:     $("$qemu" --version | head -n 1)"
 echo "mtty.ko:  extract $((t1 - t0)) s, build $((t2 - t1)) s"
 
 # --- boot -----------------------------------------------------------------
-boot=$(date +%s)
-timeout -k 5 "$limit" "$qemu" \
-	-machine q35,accel=tcg -smp 1 -m 512M -nodefaults -display none \
-	-no-reboot -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 quiet" \
-	-serial "file:$work/console.log" -serial "file:$work/results.log" \
-	>"$work/qemu.log" 2>&1
-rc=$?
-end=$(date +%s)
-tr -d '\r' <"$work/results.log" >"$work/results.txt" 2>/dev/null
-
-console() {
-	echo "--- guest console (last 40 lines)"
-	tr -d '\r' <"$work/console.log" | tail -n 40
-}
-if [ $rc -ne 0 ]; then
-	echo "--- qemu"
-	cat "$work/qemu.log"
-	console
-	echo "--- guest output"
-	cat "$work/results.txt"
-	[ $rc -eq 124 ] || [ $rc -eq 137 ] &&
-		fail "the guest did not finish within $limit s"
-	fail "qemu exited with status $rc"
-fi
+guest_boot "$work/initramfs.cpio"
 
 echo "--- guest output (boot + test: $((end - boot)) s)"
 cat "$work/results.txt"
@@ -178,5 +133,5 @@ need '^=== routes observed$' "the kernel's routes (mtty's dyndbg records)"
 need '^=== mismatches 0$' "no mismatch"
 need '^=== rc 0$' "mig2-fsm's exit status 0"
 need '^=== done$' "the end of the guest's run"
-[ $bad -eq 0 ] || { console; fail "the kernel's state machine and the core's differ (or the run broke)"; }
+[ $bad -eq 0 ] || { guest_console; fail "the kernel's state machine and the core's differ (or the run broke)"; }
 echo "ok: 56 pairs and their routes agree, real kernel $kver vs libdevstate/mig2.c, in $(($(date +%s) - start)) s (mtty.ko $((t2 - t0)) s, boot + test $((end - boot)) s)"
