@@ -9,3 +9,4 @@ TESTS += $(guest_scripts)
 EXTRA_DIST += $(guest_scripts) tests/guest/init.sh tests/guest/check-info.py \
 	tests/guest/lib.sh
 include $(srcdir)/tests/guest/mtty.mk
+include $(srcdir)/tests/guest/kmod.mk
