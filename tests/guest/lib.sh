@@ -92,3 +92,174 @@ guest_pack() {
 		>"$1" || fail "cannot build the initramfs"
 	[ -s "$1" ] || fail "empty initramfs"
 }
+
+# --- the mtty guests (mtty-fsm.sh, mtty-migrate.sh) ------------------------
+# The caller also defines skip() and sets srcdir, builddir, limit (seconds
+# for the guest) and work (a scratch directory).
+
+# What booting a guest needs: qemu, busybox, timeout.  Sets qemu, busybox.
+guest_require() {
+	qemu=$(command -v qemu-system-x86_64) ||
+		skip "no qemu-system-x86_64 (Debian package qemu-system-x86)"
+	busybox=$(command -v busybox || ls /bin/busybox 2>/dev/null) ||
+		skip "no busybox (Debian package busybox-static)"
+	command -v timeout >/dev/null || skip "no timeout (coreutils)"
+}
+
+# The newest installed 6.12 Debian kernel with the mdev module and its
+# headers (the image without headers is not enough: mtty.ko is built), and
+# the kernel source it comes from.  Sets kver, kernel, kbuild, source.
+mtty_require() {
+	kver=""
+	image=""
+	for k in $(ls /boot 2>/dev/null | sed -n 's/^vmlinuz-\(6\.12\..*+deb12-amd64\)$/\1/p' | sort -V); do
+		dep=/lib/modules/$k/modules.dep
+		[ -f "$dep" ] && grep -q '/mdev\.ko' "$dep" || continue
+		image=$k
+		[ -f "/lib/modules/$k/build/Makefile" ] && kver=$k
+	done
+	[ -n "$image" ] ||
+		skip "no /boot/vmlinuz-6.12.*+deb12-amd64 with its modules (Debian package linux-image-6.12-amd64)"
+	[ -n "$kver" ] ||
+		skip "no /lib/modules/$image/build (Debian package linux-headers-$image)"
+	kernel=/boot/vmlinuz-$kver
+	[ -r "$kernel" ] || skip "$kernel is not readable (needs root)"
+	kbuild=/lib/modules/$kver/build
+	source=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
+	[ -n "$source" ] ||
+		skip "no /usr/src/linux-source-6.12.tar.* (Debian package linux-source-6.12)"
+	command -v make >/dev/null || skip "no make (build-essential)"
+}
+
+# samples/vfio-mdev/mtty.c out of $source, built against $kbuild into
+# $work/mtty/mtty.ko (the source is extracted into the scratch directory,
+# never kept).  DEVSTATE_MTTY_KO=PATH uses a mtty.ko built before for
+# this kernel instead (development: the extraction takes tens of
+# seconds).  Sets MTTY_TIMES ("extract N s, build N s").
+mtty_build() {
+	mkdir -p "$work/mtty"
+	if [ -n "${DEVSTATE_MTTY_KO:-}" ]; then
+		cp "$DEVSTATE_MTTY_KO" "$work/mtty/mtty.ko" ||
+			fail "cannot copy DEVSTATE_MTTY_KO=$DEVSTATE_MTTY_KO"
+		MTTY_TIMES="prebuilt $DEVSTATE_MTTY_KO"
+		return 0
+	fi
+	t0=$(date +%s)
+	mkdir -p "$work/src"
+	tar -xaf "$source" -C "$work/src" --occurrence=1 --wildcards \
+		'*/samples/vfio-mdev/mtty.c' ||
+		fail "cannot extract mtty.c from $source"
+	mtty_c=$(find "$work/src" -name mtty.c | head -n 1)
+	[ -n "$mtty_c" ] || fail "no samples/vfio-mdev/mtty.c in $source"
+	mv "$mtty_c" "$work/mtty/mtty.c" && rm -rf "$work/src"
+	echo 'obj-m := mtty.o' >"$work/mtty/Kbuild"
+	t1=$(date +%s)
+	# The kernel's make must not see this make's command line or jobserver.
+	(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+	 make -C "$kbuild" M="$work/mtty" modules) >"$work/kbuild.log" 2>&1 || {
+		cat "$work/kbuild.log"
+		fail "cannot build mtty.ko against $kbuild"
+	}
+	[ -f "$work/mtty/mtty.ko" ] || fail "the kernel build made no mtty.ko"
+	t2=$(date +%s)
+	MTTY_TIMES="extract $((t1 - t0)) s, build $((t2 - t1)) s"
+}
+
+# The initramfs of an mtty guest in $work/initramfs.cpio: busybox,
+# mtty-init.sh as /init, PROGRAM as /NAME (with its libraries; more
+# "PATH NAME" pairs may follow), the vfio, type1 and mdev modules and
+# mtty.ko.  The guest runs "/NAME GROUP-1 UUID-1 GROUP-2 UUID-2 ARGS...";
+# ARGS is set in GUEST_ARGS before the call.
+mtty_initramfs() {
+	root=$work/root
+	mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
+		"$root/dev" "$root/tmp"
+	guest_add_base "$srcdir/tests/guest/mtty-init.sh"
+	program=/$2
+	while [ $# -ge 2 ]; do
+		guest_add_program "$1" "$2"
+		shift 2
+	done
+	# vfio_iommu_type1 and mdev with their dependencies, then mtty
+	# (which needs vfio and mdev).
+	guest_add_modules "$kver" vfio_iommu_type1 mdev
+	cp "$work/mtty/mtty.ko" "$root/modules/mtty.ko" ||
+		fail "cannot copy mtty.ko"
+	modules="$GUEST_MODULES mtty"
+	cat >"$root/guest.conf" <<EOT
+LIBPATH=$(guest_libpath)
+MODULES="$modules"
+PROGRAM=$program
+ARGS="${GUEST_ARGS:-}"
+EOT
+	guest_pack "$work/initramfs.cpio"
+	echo "kernel:   $kernel"
+	echo "source:   $source"
+	echo "modules: $modules"
+	echo "qemu:     $("$qemu" --version | head -n 1)"
+	echo "mtty.ko:  $MTTY_TIMES"
+}
+
+guest_console() {
+	echo "--- guest console (last 40 lines)"
+	tr -d '\r' <"$work/console.log" | tail -n 40
+}
+
+# Boot $kernel with $work/initramfs.cpio under qemu (TCG), the console on
+# ttyS0 ($work/console.log), the test's output on ttyS1
+# ($work/results.txt); fails unless the guest powers off within $limit s.
+# Sets GUEST_SECONDS.
+guest_boot() {
+	boot=$(date +%s)
+	timeout -k 5 "$limit" "$qemu" \
+		-machine q35,accel=tcg -smp 1 -m 512M -nodefaults -display none \
+		-no-reboot -kernel "$kernel" -initrd "$work/initramfs.cpio" \
+		-append "console=ttyS0 panic=-1 quiet" \
+		-serial "file:$work/console.log" -serial "file:$work/results.log" \
+		>"$work/qemu.log" 2>&1
+	rc=$?
+	GUEST_SECONDS=$(($(date +%s) - boot))
+	tr -d '\r' <"$work/results.log" >"$work/results.txt" 2>/dev/null
+	if [ $rc -ne 0 ]; then
+		echo "--- qemu"
+		cat "$work/qemu.log"
+		guest_console
+		echo "--- guest output"
+		cat "$work/results.txt"
+		[ $rc -eq 124 ] || [ $rc -eq 137 ] &&
+			fail "the guest did not finish within $limit s"
+		fail "qemu exited with status $rc"
+	fi
+	echo "--- guest output (boot + test: $GUEST_SECONDS s)"
+	cat "$work/results.txt"
+	echo "---"
+}
+
+# Verdict helpers over $work/results.txt: guest_need PATTERN WHAT sets
+# bad=1 when no line matches.
+guest_need() {
+	grep -q "$1" "$work/results.txt" ||
+		{ echo "missing from the guest output: $2"; bad=1; }
+}
+
+# A scratch directory $work in the build tree (srcdir may be read-only),
+# removed at exit unless DEVSTATE_GUEST_KEEP=1.
+guest_workdir() {
+	mkdir -p "$builddir/tests/guest" &&
+	work=$(mktemp -d "$builddir/tests/guest/$1.XXXXXX") ||
+		fail "mktemp failed"
+	trap '[ "${DEVSTATE_GUEST_KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
+}
+
+# What every mtty guest run must show: no failed insmod, instance or
+# fatal error, the kernel $kver, the program's exit status 0 and the end
+# of the run.  Sets bad=1 otherwise.
+mtty_verdict_common() {
+	if grep -q '^=== insmod-failed\|^=== create-failed\|^=== fatal' "$work/results.txt"; then
+		grep '^=== insmod-failed\|^=== create-failed\|^=== fatal' "$work/results.txt"
+		bad=1
+	fi
+	guest_need "^=== kernel $kver\$" "the kernel $kver"
+	guest_need '^=== rc 0$' "$1's exit status 0"
+	guest_need '^=== done$' "the end of the guest's run"
+}
