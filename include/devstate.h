@@ -67,7 +67,9 @@ enum devstate_blocker {
 	DEVSTATE_BLOCKER_CONFIG_REGION_EMPTY = 9,
 	DEVSTATE_BLOCKER_MEMORY_REGION_EMPTY = 10,
 	DEVSTATE_BLOCKER_BITMAP_REGION_EMPTY = 11,
-	DEVSTATE_BLOCKER_IO = 12 /* reading version/caps failed */
+	DEVSTATE_BLOCKER_IO = 12, /* reading version/caps failed */
+	DEVSTATE_BLOCKER_MIG2_FLAGS = 13 /* uAPI v2 flags without STOP_COPY
+					    or with an unknown bit */
 };
 
 /* Name of a state ("running", "stop", "running+logging",
@@ -142,8 +144,11 @@ const char *devstate_device_transport(const struct devstate_device *dev);
 /* Control-layout version and caps (0 if they could not be read). */
 uint32_t devstate_device_version(const struct devstate_device *dev);
 uint32_t devstate_device_caps(const struct devstate_device *dev);
-/* The state the library last confirmed (SPEC 11: it cannot be read). */
+/* The state the library last confirmed (SPEC 11: it cannot be read).
+ * DEVSTATE_STATE_NONE on a protocol-family-2 handle, whose states are
+ * another set (devstate_device_mig2_state()). */
 uint32_t devstate_device_state(const struct devstate_device *dev);
+#define DEVSTATE_STATE_NONE		0xffffffffu
 
 struct devstate_region_info {
 	int present;		/* 0: the device has no such region */
@@ -170,6 +175,82 @@ int devstate_device_dirty_bitmap(struct devstate_device *dev,
  * that can read them back (the fake device); -EOPNOTSUPP otherwise (a
  * snapshot holds the vendor's opaque batches, not the contents). */
 int devstate_device_digest(struct devstate_device *dev, uint32_t *crc);
+
+/* ------------------------------------------------------------------ */
+/* Protocol families.  A device speaks one, found at open by probing:
+ * the kernel's migration uAPI v2 first, then the region protocol.       */
+
+#define DEVSTATE_PROTOCOL_REGIONS	1u /* the proposal's device-state
+					      regions (everything above) */
+#define DEVSTATE_PROTOCOL_MIG2		2u /* the kernel's VFIO migration
+					      uAPI v2 (MIG_DEVICE_STATE and a
+					      data fd) */
+/* Which family dev speaks (DEVSTATE_PROTOCOL_*); 0 when a blocked device
+ * was opened for inspection before its family was known. */
+uint32_t devstate_device_protocol(const struct devstate_device *dev);
+
+/*
+ * uAPI v2 states, numbered as the kernel's enum vfio_device_mig_state.
+ * The saving group is STOP_COPY, PRE_COPY and PRE_COPY_P2P.
+ */
+enum devstate_mig2_state {
+	DEVSTATE_MIG2_ERROR = 0,	/* failed; only a reset leaves it */
+	DEVSTATE_MIG2_STOP = 1,
+	DEVSTATE_MIG2_RUNNING = 2,
+	DEVSTATE_MIG2_STOP_COPY = 3,	/* saving group */
+	DEVSTATE_MIG2_RESUMING = 4,
+	DEVSTATE_MIG2_RUNNING_P2P = 5,	/* needs P2P */
+	DEVSTATE_MIG2_PRE_COPY = 6,	/* saving group; needs PRE_COPY */
+	DEVSTATE_MIG2_PRE_COPY_P2P = 7,	/* saving group; needs P2P|PRE_COPY */
+	DEVSTATE_MIG2_NR_STATES
+};
+
+/*
+ * uAPI v2 device flags (vfio_device_feature_migration.flags).  STOP_COPY
+ * is mandatory; P2P and PRE_COPY are optional.  A device with any other
+ * bit is blocked (DEVSTATE_BLOCKER_MIG2_FLAGS).
+ */
+#define DEVSTATE_MIG2_F_STOP_COPY	(1u << 0)
+#define DEVSTATE_MIG2_F_P2P		(1u << 1)
+#define DEVSTATE_MIG2_F_PRE_COPY	(1u << 2)
+#define DEVSTATE_MIG2_F_KNOWN		(DEVSTATE_MIG2_F_STOP_COPY | \
+					 DEVSTATE_MIG2_F_P2P | \
+					 DEVSTATE_MIG2_F_PRE_COPY)
+
+/* "stop-copy", "pre-copy-p2p", ...; NULL for a number that is no state. */
+const char *devstate_mig2_state_name(uint32_t state);
+/* The state such a name names; 0 or -EINVAL (*state untouched). */
+int devstate_mig2_state_parse(const char *name, uint32_t *state);
+
+struct devstate_mig2_info {
+	uint64_t flags;			/* DEVSTATE_MIG2_F_* */
+	uint32_t state;			/* as the device reports it now */
+	int data_size_status;		/* 0, or -errno: -EOPNOTSUPP when the
+					   device does not report it */
+	uint64_t stop_copy_bytes;	/* MIG_DATA_SIZE: estimate of the
+					   stop-copy data, when status 0 */
+	int precopy_status;		/* 0 in PRE_COPY / PRE_COPY_P2P with
+					   a data session open, else -errno
+					   (-EBADF outside pre-copy) */
+	uint64_t initial_bytes;		/* PRECOPY_INFO, when status 0 */
+	uint64_t dirty_bytes;
+};
+/* Ask a protocol-2 device for its flags, state, stop-copy size and (while
+ * pre-copying) pre-copy info.  -EOPNOTSUPP on a protocol-1 handle; the
+ * state read updates devstate_device_mig2_state(). */
+int devstate_device_mig2_info(struct devstate_device *dev,
+			      struct devstate_mig2_info *info);
+/* The v2 state the library last confirmed (DEVSTATE_MIG2_ERROR on a
+ * protocol-1 handle). */
+uint32_t devstate_device_mig2_state(const struct devstate_device *dev);
+/* Take a protocol-2 device to state, one arc at a time along the kernel's
+ * route.  A target in the saving group or RESUMING opens a data session
+ * that only the session API can use; this call is for the other states
+ * and for inspection.  On failure the state the device then reports is
+ * recorded and named in the error sentence.  -EOPNOTSUPP on a protocol-1
+ * handle, -EINVAL when the core has no route. */
+int devstate_device_mig2_set_state(struct devstate_device *dev,
+				   uint32_t state);
 
 /* ------------------------------------------------------------------ */
 /* Stream codecs (SPEC 9). */
@@ -305,14 +386,20 @@ struct devstate_verify_report {
 	uint64_t bitmap_sections;
 	uint64_t stream_bytes;
 	char ident[65];
+	uint32_t protocol;		/* DEVSTATE_PROTOCOL_*; with
+					   DEVSTATE_PROTOCOL_MIG2, caps holds
+					   the v2 flags and memory_bytes and
+					   passes count the device's data */
 };
 int devstate_verify_file(const char *path, struct devstate_verify_report *rep,
 			 char *errbuf, size_t errlen);
 
 /* One section of a snapshot, as devstate_inspect_file() reports it. */
 struct devstate_section_info {
-	uint32_t type;		/* 1 memory, 2 config, 3 dirty bitmap, 4 end */
-	const char *type_name;	/* "memory", "config", "dirty-bitmap", "end" */
+	uint32_t type;		/* 1 memory, 2 config, 3 dirty bitmap, 4 end,
+				   5 mig2 data */
+	const char *type_name;	/* "memory", "config", "dirty-bitmap", "end",
+				   "mig2-data" */
 	enum devstate_codec codec;
 	uint64_t offset;	/* of the section in the file */
 	uint64_t length;	/* bytes of the section in the file */
@@ -323,6 +410,8 @@ struct devstate_section_info {
 	uint64_t pos;		/* memory: chunk position in the batch */
 	uint64_t start_page;	/* dirty bitmap */
 	uint64_t page_nr;	/* dirty bitmap */
+	uint32_t mig2_flags;	/* mig2 data: 1 = stop-copy data (pass is the
+				   pass, pos the running data offset) */
 	int crc_ok;		/* always 1: a bad section ends the walk */
 };
 /* Return 0 to go on, a negative errno to stop the walk. */

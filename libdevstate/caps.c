@@ -28,6 +28,7 @@ static const char *const blocker_names[] = {
 	[DEVSTATE_BLOCKER_MEMORY_REGION_EMPTY] = "memory-region-empty",
 	[DEVSTATE_BLOCKER_BITMAP_REGION_EMPTY] = "bitmap-region-empty",
 	[DEVSTATE_BLOCKER_IO] = "io-error",
+	[DEVSTATE_BLOCKER_MIG2_FLAGS] = "mig2-flags",
 };
 
 static const char *const region_names[DEVSTATE_REGION_COUNT] = {

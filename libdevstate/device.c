@@ -249,6 +249,11 @@ static int negotiate(struct devstate_device *dev)
 	uint64_t caps;
 	int rc;
 
+	/* the kernel's migration uAPI v2 first, then the region protocol */
+	rc = devstate_mig2_attach(dev);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	dev->protocol = DEVSTATE_PROTOCOL_REGIONS;
 	dev->err[0] = '\0';
 	rc = dev->ops->regions(dev->priv, &dev->regions, dev->err,
 			       sizeof(dev->err));
@@ -485,8 +490,12 @@ DEVSTATE_EXPORT int devstate_device_region(const struct devstate_device *dev,
 DEVSTATE_EXPORT int devstate_device_config_size(struct devstate_device *dev,
 						uint64_t *size)
 {
-	int rc = devstate_dev_usable(dev);
+	int rc = devstate_dev_regions_only(dev, "config size",
+					   "it has no config region");
 
+	if (rc < 0)
+		return rc;
+	rc = devstate_dev_usable(dev);
 	if (rc < 0)
 		return rc;
 	rc = devstate_dev_permit(dev, "config size", DEVSTATE_OP_GET_CONFIG);
@@ -499,8 +508,14 @@ DEVSTATE_EXPORT int devstate_device_config_size(struct devstate_device *dev,
 DEVSTATE_EXPORT int devstate_device_set_state(struct devstate_device *dev,
 					      uint32_t state)
 {
+	int rc;
+
 	if (!dev)
 		return -EINVAL;
+	rc = devstate_dev_regions_only(dev, "set state",
+				       "use devstate_device_mig2_set_state()");
+	if (rc < 0)
+		return rc;
 	if (!devstate_state_valid(state)) {
 		devstate_dev_err(dev, "set state: invalid device state %u",
 				 state);
@@ -558,6 +573,10 @@ int devstate_dev_dirty_bitmap(struct devstate_device *dev, const char *step,
 	unsigned char *scratch = NULL;
 	int rc;
 
+	rc = devstate_dev_regions_only(dev, step,
+				       "uAPI v2 reports no system-memory dirty pages (its DMA logging is not supported)");
+	if (rc < 0)
+		return rc;
 	rc = devstate_dev_usable(dev);
 	if (rc < 0)
 		return rc;

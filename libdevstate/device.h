@@ -21,6 +21,9 @@ struct devstate_device {
 	uint32_t version;
 	uint32_t caps;
 	uint32_t state;				/* last confirmed */
+	uint32_t protocol;			/* DEVSTATE_PROTOCOL_* */
+	uint64_t mig2_flags;			/* protocol 2: the device's */
+	uint32_t mig2_state;			/* protocol 2: last confirmed */
 	struct devstate_blocker_info blocker;
 	void *map[DEVSTATE_REGION_COUNT];	/* mapped data regions */
 	char err[DEVSTATE_ERR_MAX];
@@ -83,5 +86,48 @@ int devstate_dev_dirty_bitmap(struct devstate_device *dev, const char *step,
  * accessed and the state (SPEC 11 errors). */
 int devstate_dev_fail(struct devstate_device *dev, int rc, const char *step,
 		      const char *what);
+
+/* ---------------------------------------------------------------- */
+/* Protocol family 2 (device-mig2.c): the kernel's migration uAPI v2.  */
+
+/* At open: 1 when the transport answered the v2 probe (dev is then a
+ * protocol-2 handle; a flag set the core refuses becomes the blocker),
+ * 0 when it does not speak v2 (the region protocol is negotiated next),
+ * or a negative errno when the probe failed. */
+int devstate_mig2_attach(struct devstate_device *dev);
+
+/* -EOPNOTSUPP with a sentence naming the call to use instead when dev
+ * speaks protocol 2 and api is a region-protocol call; else 0. */
+int devstate_dev_regions_only(struct devstate_device *dev, const char *api,
+			      const char *instead);
+
+/* Re-read the device's state into dev->mig2_state. */
+int devstate_dev_mig2_refresh(struct devstate_device *dev, const char *step);
+
+/* Walk to target one arc at a time along the core's route (every arc is
+ * checked with devstate_mig2_next_step()).  On a failed arc the state is
+ * re-read and recorded, and the sentence says which arc failed and where
+ * the device is.  A data session the device opens for a saving state or
+ * RESUMING belongs to the caller; it is gone once that state is left. */
+int devstate_dev_mig2_goto(struct devstate_device *dev, const char *step,
+			   uint32_t target);
+
+/* Best effort back to target (RUNNING for a save, STOP for a load): the
+ * core's route from the state the device reports, else a reset (the device
+ * is RUNNING afterwards) and on to target.  dev->err says what happened
+ * on the way.  0 when the device reached target. */
+int devstate_dev_mig2_unwind(struct devstate_device *dev, const char *step,
+			     uint32_t target);
+
+/* Transport wrappers: dev->err gets "<step>: <what>: <transport words>". */
+int devstate_dev_mig2_read(struct devstate_device *dev, const char *step,
+			   void *buf, size_t len, size_t *got);
+int devstate_dev_mig2_write(struct devstate_device *dev, const char *step,
+			    const void *buf, size_t len);
+int devstate_dev_mig2_precopy_info(struct devstate_device *dev,
+				   const char *step, uint64_t *initial,
+				   uint64_t *dirty);
+int devstate_dev_mig2_data_size(struct devstate_device *dev,
+				const char *step, uint64_t *bytes);
 
 #endif /* DEVSTATE_DEVICE_H */

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "libdevstate/core.h"
 #include "libdevstate/mig2.h"
 
 #define N_STATES DEVSTATE_MIG2_NR_STATES
@@ -316,14 +317,15 @@ int devstate_mig2_next_step(uint64_t flags, uint32_t cur, uint32_t target,
 	return 0;
 }
 
-const char *devstate_mig2_state_name(uint32_t state)
+DEVSTATE_EXPORT const char *devstate_mig2_state_name(uint32_t state)
 {
 	if (state >= N_STATES)
 		return NULL;
 	return state_names[state];
 }
 
-int devstate_mig2_state_parse(const char *name, uint32_t *state)
+DEVSTATE_EXPORT int devstate_mig2_state_parse(const char *name,
+					   uint32_t *state)
 {
 	uint32_t i;
 

@@ -20,34 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * States, numbered as the kernel numbers enum vfio_device_mig_state (the
- * values cross the uAPI in vfio_device_feature_mig_state.device_state).
- */
-enum devstate_mig2_state {
-	DEVSTATE_MIG2_ERROR = 0,	/* failed; only a reset leaves it */
-	DEVSTATE_MIG2_STOP = 1,
-	DEVSTATE_MIG2_RUNNING = 2,
-	DEVSTATE_MIG2_STOP_COPY = 3,	/* saving group */
-	DEVSTATE_MIG2_RESUMING = 4,
-	DEVSTATE_MIG2_RUNNING_P2P = 5,	/* needs P2P */
-	DEVSTATE_MIG2_PRE_COPY = 6,	/* saving group; needs PRE_COPY */
-	DEVSTATE_MIG2_PRE_COPY_P2P = 7,	/* saving group; needs P2P|PRE_COPY */
-	DEVSTATE_MIG2_NR_STATES
-};
-
-/*
- * Device flags, as vfio_device_feature_migration.flags reports them.
- * STOP_COPY is mandatory (it brings STOP, STOP_COPY and RESUMING); P2P and
- * PRE_COPY are optional and may be combined.  Any other bit is a flag this
- * library does not know.
- */
-#define DEVSTATE_MIG2_F_STOP_COPY	(1u << 0)
-#define DEVSTATE_MIG2_F_P2P		(1u << 1)
-#define DEVSTATE_MIG2_F_PRE_COPY	(1u << 2)
-#define DEVSTATE_MIG2_F_KNOWN		(DEVSTATE_MIG2_F_STOP_COPY | \
-					 DEVSTATE_MIG2_F_P2P | \
-					 DEVSTATE_MIG2_F_PRE_COPY)
+/* The states (enum devstate_mig2_state) and the device flags
+ * (DEVSTATE_MIG2_F_*) are public: include/devstate.h. */
+#include "devstate.h"
 
 /* No route has more arcs than this (a path never repeats a state). */
 #define DEVSTATE_MIG2_PATH_MAX		(DEVSTATE_MIG2_NR_STATES - 1)
@@ -104,11 +79,8 @@ int devstate_mig2_next_step(uint64_t flags, uint32_t cur, uint32_t target,
 int devstate_mig2_path(uint64_t flags, uint32_t cur, uint32_t target,
 		       uint32_t *path, size_t max, size_t *n);
 
-/* "stop-copy" and so on; NULL for a number that is no state. */
-const char *devstate_mig2_state_name(uint32_t state);
-/* The state a devstate_mig2_state_name() string names; -EINVAL otherwise
- * (*state untouched). */
-int devstate_mig2_state_parse(const char *name, uint32_t *state);
+/* devstate_mig2_state_name() and devstate_mig2_state_parse() are
+ * exported: include/devstate.h. */
 
 /* ---------------------------------------------------------------- */
 /* Kernel uAPI names the 6.1 header (Debian 12) lacks.               */

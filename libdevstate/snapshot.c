@@ -335,6 +335,12 @@ static void report_section(struct devstate_verify_report *rep,
 	case DEVSTATE_SEC_DIRTY_BITMAP:
 		rep->bitmap_sections++;
 		break;
+	case DEVSTATE_SEC_MIG2_DATA:
+		/* the device's opaque data; passes: the source's last + 1 */
+		rep->memory_sections++;
+		rep->memory_bytes += s->raw_len;
+		rep->passes = (uint64_t)s->pass + 1;
+		break;
 	default:
 		break;
 	}
@@ -355,6 +361,7 @@ static const char *const section_names[] = {
 	[DEVSTATE_SEC_CONFIG] = "config",
 	[DEVSTATE_SEC_DIRTY_BITMAP] = "dirty-bitmap",
 	[DEVSTATE_SEC_END] = "end",
+	[DEVSTATE_SEC_MIG2_DATA] = "mig2-data",
 };
 
 /* Hand one verified section to an inspect callback. */
@@ -377,6 +384,7 @@ static int emit_section(devstate_section_fn fn, void *opaque,
 	info.pos = s->pos;
 	info.start_page = s->start_page;
 	info.page_nr = s->page_nr;
+	info.mig2_flags = s->mig2_flags;
 	info.crc_ok = 1;	/* the decoder reports only verified sections */
 	return fn(opaque, &info);
 }
@@ -438,6 +446,7 @@ static int scan_file(const char *path, devstate_section_fn fn, void *opaque,
 			}
 			if (rc == DEVSTATE_DEC_HEADER) {
 				h = devstate_dec_header(d);
+				rep->protocol = h->protocol;
 				rep->protocol_version = h->proto_version;
 				rep->caps = h->caps;
 				memcpy(rep->ident, h->ident, h->ident_len);

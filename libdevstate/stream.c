@@ -21,6 +21,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "libdevstate/mig2.h"
 #include "libdevstate/stream.h"
 
 #define ERR_MAX		256
@@ -117,6 +118,8 @@ static const char *type_name(uint32_t type)
 		return "DIRTY_BITMAP";
 	case DEVSTATE_SEC_END:
 		return "END";
+	case DEVSTATE_SEC_MIG2_DATA:
+		return "MIG2_DATA";
 	}
 	return "unknown";
 }
@@ -131,6 +134,7 @@ static int meta_len(uint32_t type)
 		return 0;
 	case DEVSTATE_SEC_DIRTY_BITMAP:
 	case DEVSTATE_SEC_END:
+	case DEVSTATE_SEC_MIG2_DATA:
 		return 16;
 	}
 	return -1;
@@ -139,6 +143,52 @@ static int meta_len(uint32_t type)
 static uint64_t bitmap_bytes(uint64_t page_nr)
 {
 	return (page_nr / 64 + (page_nr % 64 != 0)) * 8;
+}
+
+/* Protocol family 2: version = the uAPI version (2), caps = the device's
+ * v2 flags; no regions, no config. */
+static int check_header_mig2(const struct devstate_stream_header *h,
+			     char *why, size_t len)
+{
+	unsigned r;
+
+	if (h->proto_version != DEVSTATE_MIG2_UAPI_VERSION) {
+		snprintf(why, len, "migration uAPI version %" PRIu32 " not supported (%u is)",
+			 h->proto_version, DEVSTATE_MIG2_UAPI_VERSION);
+		return -EINVAL;
+	}
+	if (devstate_mig2_flags_check(h->caps) < 0) {
+		snprintf(why, len, "migration uAPI v2 flags 0x%" PRIx32 " are not valid (STOP_COPY required, known bits 0x%x)",
+			 h->caps, DEVSTATE_MIG2_F_KNOWN);
+		return -EINVAL;
+	}
+	if (h->page_size != DEVSTATE_PAGE_SIZE) {
+		snprintf(why, len, "page size %" PRIu32 " is not %u",
+			 h->page_size, DEVSTATE_PAGE_SIZE);
+		return -EINVAL;
+	}
+	if (h->flags) {
+		snprintf(why, len, "unknown flags 0x%" PRIx32, h->flags);
+		return -EINVAL;
+	}
+	for (r = 0; r < DEVSTATE_REGION_COUNT; r++) {
+		if (h->region_len[r]) {
+			snprintf(why, len, "region length %llu in a migration uAPI v2 header (must be 0)",
+				 ull(h->region_len[r]));
+			return -EINVAL;
+		}
+	}
+	if (h->config_size) {
+		snprintf(why, len, "config size %llu in a migration uAPI v2 header (must be 0)",
+			 ull(h->config_size));
+		return -EINVAL;
+	}
+	if (h->ident_len > DEVSTATE_IDENT_MAX) {
+		snprintf(why, len, "ident length %" PRIu32 " over the limit of %u",
+			 h->ident_len, DEVSTATE_IDENT_MAX);
+		return -E2BIG;
+	}
+	return 0;
 }
 
 static int check_header(const struct devstate_stream_header *h, char *why,
@@ -154,6 +204,8 @@ static int check_header(const struct devstate_stream_header *h, char *why,
 			 h->format_version, DEVSTATE_STREAM_FORMAT);
 		return -EINVAL;
 	}
+	if (h->protocol == DEVSTATE_PROTOCOL_MIG2)
+		return check_header_mig2(h, why, len);
 	if (h->protocol != DEVSTATE_PROTOCOL_REGIONS) {
 		snprintf(why, len, "unknown protocol family %" PRIu32,
 			 h->protocol);
@@ -225,7 +277,14 @@ static int check_section(const struct devstate_stream_header *h,
 			 size_t len)
 {
 	uint64_t chunk, want;
+	bool mig2 = h->protocol == DEVSTATE_PROTOCOL_MIG2;
 
+	if (mig2 != (s->type == DEVSTATE_SEC_MIG2_DATA) &&
+	    s->type != DEVSTATE_SEC_END) {
+		snprintf(why, len, "%s section in a stream of protocol family %" PRIu32,
+			 type_name(s->type), h->protocol);
+		return -EINVAL;
+	}
 	if (s->raw_len > DEVSTATE_SECTION_MAX) {
 		snprintf(why, len, "raw length %llu over the limit of %llu",
 			 ull(s->raw_len), ull(DEVSTATE_SECTION_MAX));
@@ -325,6 +384,22 @@ static int check_section(const struct devstate_stream_header *h,
 			return -EINVAL;
 		}
 		break;
+	case DEVSTATE_SEC_MIG2_DATA:
+		if (!s->raw_len) {
+			snprintf(why, len, "migration data section of 0 bytes");
+			return -EINVAL;
+		}
+		if (s->mig2_flags & ~DEVSTATE_MIG2_SEC_STOP_COPY) {
+			snprintf(why, len, "unknown migration data flags 0x%" PRIx32,
+				 s->mig2_flags);
+			return -EINVAL;
+		}
+		if (s->pos > UINT64_MAX - s->raw_len) {
+			snprintf(why, len, "data offset %llu + %llu beyond 64 bits",
+				 ull(s->pos), ull(s->raw_len));
+			return -EINVAL;
+		}
+		break;
 	case DEVSTATE_SEC_END:
 		if (s->codec != DEVSTATE_CODEC_RAW || s->raw_len) {
 			snprintf(why, len, "END with a payload (codec %" PRIu32 ", raw length %llu)",
@@ -348,6 +423,11 @@ struct order {
 	uint64_t batch_size;
 	uint64_t next_pos;
 	uint64_t sections;	/* sections before END */
+	/* MIG2_DATA */
+	bool mig2_any;		/* a data section was seen */
+	bool mig2_stop;		/* a stop-copy one was seen */
+	uint32_t mig2_pass;	/* of the last one */
+	uint64_t mig2_next;	/* data offset the next one starts at */
 };
 
 static int check_order(const struct order *o, const struct devstate_section *s,
@@ -378,6 +458,23 @@ static int check_order(const struct order *o, const struct devstate_section *s,
 		if (o->any_batch && s->pass < o->pass) {
 			snprintf(why, len, "pass %" PRIu32 " after pass %" PRIu32,
 				 s->pass, o->pass);
+			return -EINVAL;
+		}
+		return 0;
+	case DEVSTATE_SEC_MIG2_DATA:
+		if (s->pos != o->mig2_next) {
+			snprintf(why, len, "migration data at offset %llu, expected %llu (a gap or an overlap)",
+				 ull(s->pos), ull(o->mig2_next));
+			return -EINVAL;
+		}
+		if (o->mig2_any && s->pass < o->mig2_pass) {
+			snprintf(why, len, "pass %" PRIu32 " after pass %" PRIu32,
+				 s->pass, o->mig2_pass);
+			return -EINVAL;
+		}
+		if (o->mig2_stop &&
+		    !(s->mig2_flags & DEVSTATE_MIG2_SEC_STOP_COPY)) {
+			snprintf(why, len, "pre-copy data after stop-copy data");
 			return -EINVAL;
 		}
 		return 0;
@@ -418,6 +515,13 @@ static void order_commit(struct order *o, const struct devstate_section *s)
 	case DEVSTATE_SEC_CONFIG:
 		o->config = true;
 		break;
+	case DEVSTATE_SEC_MIG2_DATA:
+		o->mig2_any = true;
+		o->mig2_stop = o->mig2_stop ||
+			       (s->mig2_flags & DEVSTATE_MIG2_SEC_STOP_COPY);
+		o->mig2_pass = s->pass;
+		o->mig2_next = s->pos + s->raw_len;
+		break;
 	default:
 		break;
 	}
@@ -441,6 +545,11 @@ static void meta_parse(struct devstate_section *s, const uint8_t *m)
 	case DEVSTATE_SEC_END:
 		s->section_count = get64(m);
 		s->stream_crc = get32(m + 8);
+		break;
+	case DEVSTATE_SEC_MIG2_DATA:
+		s->pass = get32(m);
+		s->mig2_flags = get32(m + 4);
+		s->pos = get64(m + 8);
 		break;
 	default:
 		break;
@@ -480,6 +589,11 @@ static size_t section_put(uint8_t *p, const struct devstate_section *s)
 	case DEVSTATE_SEC_END:
 		put64(p + S_META, s->section_count);
 		put32(p + S_META + 8, s->stream_crc);
+		break;
+	case DEVSTATE_SEC_MIG2_DATA:
+		put32(p + S_META, s->pass);
+		put32(p + S_META + 4, s->mig2_flags);
+		put64(p + S_META + 8, s->pos);
 		break;
 	default:
 		break;
@@ -786,9 +900,11 @@ int devstate_enc_header(struct devstate_enc *e,
 	if (!n.page_size)
 		n.page_size = DEVSTATE_PAGE_SIZE;
 	/* a region without its cap carries no data: recorded as 0 */
-	if (!(n.caps & DEVSTATE_CAP_DEVICE_MEMORY))
+	if (n.protocol == DEVSTATE_PROTOCOL_REGIONS &&
+	    !(n.caps & DEVSTATE_CAP_DEVICE_MEMORY))
 		n.region_len[DEVSTATE_REGION_MEMORY] = 0;
-	if (!(n.caps & DEVSTATE_CAP_SYSTEM_MEMORY))
+	if (n.protocol == DEVSTATE_PROTOCOL_REGIONS &&
+	    !(n.caps & DEVSTATE_CAP_SYSTEM_MEMORY))
 		n.region_len[DEVSTATE_REGION_BITMAP] = 0;
 	if (!n.ident_len)
 		n.ident_len = (uint32_t)strnlen(h->ident, sizeof(h->ident));
@@ -1001,6 +1117,22 @@ int devstate_enc_bitmap(struct devstate_enc *e, uint64_t start_page,
 			   page_nr <= DEVSTATE_SECTION_MAX * 8 ?
 			   (size_t)bitmap_bytes(page_nr) : SIZE_MAX,
 			   "DIRTY_BITMAP");
+}
+
+int devstate_enc_mig2_data(struct devstate_enc *e, uint32_t pass,
+			   uint32_t flags, uint64_t offset, const void *data,
+			   size_t len)
+{
+	struct devstate_section s;
+
+	if (!e)
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	s.type = DEVSTATE_SEC_MIG2_DATA;
+	s.pass = pass;
+	s.mig2_flags = flags;
+	s.pos = offset;
+	return enc_section(e, &s, data, len, "MIG2_DATA");
 }
 
 int devstate_enc_end(struct devstate_enc *e)
@@ -1462,7 +1594,7 @@ int devstate_section_redecode(const struct devstate_section *s,
 	    hlen + t.stored_len + S_CRC_LEN != s->total_len ||
 	    t.pass != s->pass || t.batch_size != s->batch_size ||
 	    t.pos != s->pos || t.start_page != s->start_page ||
-	    t.page_nr != s->page_nr) {
+	    t.page_nr != s->page_nr || t.mig2_flags != s->mig2_flags) {
 		devstate_msg(err, errlen, "section at offset %llu (%s): changed since it was verified",
 			     ull(s->offset), type_name(s->type));
 		return -EINVAL;

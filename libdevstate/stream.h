@@ -11,9 +11,12 @@
  *   0  8  magic "DEVSTATE"
  *   8  2  format version (1)
  *  10  2  header length in bytes (78 + ident_len)
- *  12  4  protocol family (1 = device-state regions)
- *  16  4  protocol version (control layout version, 1 or 2)
- *  20  4  caps
+ *  12  4  protocol family (1 = device-state regions, 2 = the kernel's
+ *         migration uAPI v2)
+ *  16  4  protocol version (family 1: control layout version, 1 or 2;
+ *         family 2: the uAPI version, 2)
+ *  20  4  caps (family 1: the caps field; family 2: the v2 device flags,
+ *         STOP_COPY set, no unknown bit)
  *  24  4  page size (4096)
  *  28  4  flags (0; a reader refuses unknown bits)
  *  32  8  CTL region length
@@ -21,12 +24,13 @@
  *  48  8  DEVICE_MEMORY region length (chunk length; 0 without the cap)
  *  56  8  DIRTY_BITMAP region length (0 without the cap)
  *  64  8  config size
+ *         (family 2: the four region lengths and config size are 0)
  *  72  2  ident_len (0..64)
  *  74  n  ident (not NUL-terminated)
  *  74+n 4 CRC-32 of bytes [0, 74+n)
  *
  * Section:
- *   0  4  type (1 MEMORY, 2 CONFIG, 3 DIRTY_BITMAP, 4 END)
+ *   0  4  type (1 MEMORY, 2 CONFIG, 3 DIRTY_BITMAP, 4 END, 5 MIG2_DATA)
  *   4  1  codec (0 raw, 1 deflate/zlib, 2 zstd, 3 zero)
  *   5  3  reserved, 0
  *   8  8  raw length (payload bytes after decoding)
@@ -37,12 +41,19 @@
  *         DIRTY_BITMAP (16): u64 start page, u64 page count
  *         END (16): u64 sections before END (header not counted),
  *                   u32 CRC-32 of every stream byte before END, u32 0
+ *         MIG2_DATA (16): u32 pass, u32 flags (bit 0: stop-copy data),
+ *                   u64 offset of its first byte in the device's data
+ *                   (the running total of the data sections before it)
  *  24+m  stored payload
  *  ...   4  CRC-32 of the section's bytes from offset 0 through payload
  *
  * Codec rules: raw stored == raw; zero stored == 0 and the payload is
  * raw bytes of zero; deflate/zstd stored <= raw.  END has raw == stored
  * == 0 and codec raw.
+ *
+ * Family 1 streams hold MEMORY, CONFIG, DIRTY_BITMAP and END; family 2
+ * streams MIG2_DATA and END: the device's opaque data, in order, no gap
+ * or overlap (offset), passes not decreasing, stop-copy data last.
  */
 #ifndef DEVSTATE_STREAM_H
 #define DEVSTATE_STREAM_H
@@ -54,7 +65,8 @@
 
 #define DEVSTATE_STREAM_MAGIC		"DEVSTATE"
 #define DEVSTATE_STREAM_FORMAT		1u
-#define DEVSTATE_PROTOCOL_REGIONS	1u	/* this proposal */
+#define DEVSTATE_MIG2_UAPI_VERSION	2u	/* family 2's protocol version */
+#define DEVSTATE_MIG2_SEC_STOP_COPY	1u	/* MIG2_DATA flags */
 #define DEVSTATE_IDENT_MAX		64u
 #define DEVSTATE_HEADER_FIXED		78u	/* header without ident */
 #define DEVSTATE_SECTION_FIXED		24u	/* section header without meta */
@@ -66,7 +78,8 @@ enum devstate_section_type {
 	DEVSTATE_SEC_MEMORY = 1,
 	DEVSTATE_SEC_CONFIG = 2,
 	DEVSTATE_SEC_DIRTY_BITMAP = 3,
-	DEVSTATE_SEC_END = 4
+	DEVSTATE_SEC_END = 4,
+	DEVSTATE_SEC_MIG2_DATA = 5
 };
 
 struct devstate_stream_header {
@@ -89,10 +102,12 @@ struct devstate_section {
 	uint64_t stored_len;
 	uint64_t offset;	/* stream offset of the section's first byte */
 	uint64_t total_len;	/* bytes of the section in the stream */
-	/* MEMORY */
+	/* MEMORY; MIG2_DATA: pass, and pos = its data offset */
 	uint32_t pass;
 	uint64_t batch_size;
 	uint64_t pos;
+	/* MIG2_DATA */
+	uint32_t mig2_flags;
 	/* DIRTY_BITMAP */
 	uint64_t start_page;
 	uint64_t page_nr;
@@ -127,6 +142,11 @@ int devstate_enc_config(struct devstate_enc *e, const void *data, size_t len);
 /* bitmap: ceil(page_nr / 64) * 8 bytes, little-endian 64-bit words */
 int devstate_enc_bitmap(struct devstate_enc *e, uint64_t start_page,
 			uint64_t page_nr, const void *bitmap);
+/* Family 2: len (> 0) bytes of the device's data starting at offset
+ * (the running total); flags DEVSTATE_MIG2_SEC_STOP_COPY for stop-copy. */
+int devstate_enc_mig2_data(struct devstate_enc *e, uint32_t pass,
+			   uint32_t flags, uint64_t offset, const void *data,
+			   size_t len);
 int devstate_enc_end(struct devstate_enc *e);
 uint64_t devstate_enc_bytes(const struct devstate_enc *e);
 uint64_t devstate_enc_sections(const struct devstate_enc *e);

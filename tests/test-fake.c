@@ -1771,6 +1771,296 @@ START_TEST(test_auto_workload)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- */
+/* mig2=FLAGS: the kernel-like uAPI v2 model (transports/fake-mig2.c). */
+
+#define M_ERROR		0u
+#define M_STOP		1u
+#define M_RUNNING	2u
+#define M_STOP_COPY	3u
+#define M_RESUMING	4u
+#define M_RUNNING_P2P	5u
+#define M_PRE_COPY	6u
+#define M_PRE_COPY_P2P	7u
+
+static uint32_t m2_state(struct tdev *d)
+{
+	uint32_t st = 99;
+
+	ck_assert_int_eq(ops->mig2_get_state(d->p, &st, d->err,
+					     sizeof(d->err)), 0);
+	return st;
+}
+
+static int m2_set(struct tdev *d, uint32_t st)
+{
+	d->err[0] = '\0';
+	return ops->mig2_set_state(d->p, st, d->err, sizeof(d->err));
+}
+
+static void m2_set_ok(struct tdev *d, uint32_t st)
+{
+	int rc = m2_set(d, st);
+
+	ck_assert_msg(rc == 0, "set %u: %d %s", st, rc, d->err);
+}
+
+/* Read until the device says "nothing more now"; append to *buf. */
+static size_t m2_drain(struct tdev *d, uint8_t **buf, size_t *len)
+{
+	uint8_t tmp[10000];	/* not a multiple of a record */
+	size_t got, total = 0;
+	int rc;
+
+	for (;;) {
+		rc = ops->mig2_read(d->p, tmp, sizeof(tmp), &got, d->err,
+				    sizeof(d->err));
+		ck_assert_msg(rc == 0, "read: %d %s", rc, d->err);
+		if (!got)
+			return total;
+		*buf = realloc(*buf, *len + got);
+		ck_assert_ptr_nonnull(*buf);
+		memcpy(*buf + *len, tmp, got);
+		*len += got;
+		total += got;
+	}
+}
+
+START_TEST(test_mig2_probe)
+{
+	struct tdev d;
+	uint64_t flags = 0;
+
+	topen(&d, "memory=64K");
+	ck_assert_int_eq(ops->mig2_probe(d.p, &flags, d.err, sizeof(d.err)),
+			 -EOPNOTSUPP);
+	ck_assert_uint_eq(devstate_fake_op_count(d.f), 0);
+	tclose(&d);
+	topen(&d, "memory=64K,mig2=stop-copy");
+	ck_assert_int_eq(ops->mig2_probe(d.p, &flags, d.err, sizeof(d.err)), 0);
+	ck_assert_uint_eq(flags, 1);
+	ck_assert_uint_eq(m2_state(&d), M_RUNNING);
+	tclose(&d);
+	topen(&d, "memory=64K,mig2=pre-copy+stop-copy+p2p");
+	ck_assert_int_eq(ops->mig2_probe(d.p, &flags, d.err, sizeof(d.err)), 0);
+	ck_assert_uint_eq(flags, 7);
+	tclose(&d);
+	topen(&d, "memory=64K,mig2=9");
+	ck_assert_int_eq(ops->mig2_probe(d.p, &flags, d.err, sizeof(d.err)), 0);
+	ck_assert_uint_eq(flags, 9);
+	tclose(&d);
+	ck_assert_int_eq(ops->open("mig2=stop-copy+bogus", &d.p, d.err,
+				   sizeof(d.err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(d.err, "bad mig2 flags"));
+	ck_assert_int_eq(ops->open("mig2=p2p+", &d.p, d.err, sizeof(d.err)),
+			 -EINVAL);
+}
+END_TEST
+
+START_TEST(test_mig2_single_arcs)
+{
+	struct tdev d;
+	uint8_t buf[64];
+	size_t got;
+	struct devstate_fake_mig2_stats st;
+
+	topen(&d, "memory=64K,config=100,mig2=all");
+	/* with P2P, RUNNING -> STOP is two arcs: refused, state kept */
+	ck_assert_int_eq(m2_set(&d, M_STOP), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(d.err, "not one arc"));
+	ck_assert_uint_eq(m2_state(&d), M_RUNNING);
+	ck_assert_int_eq(m2_set(&d, M_STOP_COPY), -EINVAL);
+	ck_assert_int_eq(m2_set(&d, M_ERROR), -EINVAL);
+	ck_assert_int_eq(m2_set(&d, 8), -EINVAL);
+	m2_set_ok(&d, M_RUNNING_P2P);
+	m2_set_ok(&d, M_STOP);
+	/* no session outside the saving group and RESUMING */
+	ck_assert_int_eq(ops->mig2_read(d.p, buf, sizeof(buf), &got, d.err,
+					sizeof(d.err)), -EBADF);
+	m2_set_ok(&d, M_STOP_COPY);
+	ck_assert_int_eq(devstate_fake_mig2_session_open(d.f), 1);
+	/* STOP_COPY -> PRE_COPY is refused outright */
+	ck_assert_int_eq(m2_set(&d, M_PRE_COPY), -EINVAL);
+	ck_assert_uint_eq(m2_state(&d), M_STOP_COPY);
+	/* a failed request closed the session (transport contract) */
+	ck_assert_int_eq(devstate_fake_mig2_session_open(d.f), 0);
+	m2_set_ok(&d, M_STOP);
+	ck_assert_int_eq(devstate_fake_mig2_session_open(d.f), 0);
+	devstate_fake_mig2_stats(d.f, &st);
+	ck_assert_uint_eq(st.bad_fd_uses, 1);
+	ck_assert_uint_eq(st.refused_arcs, 5);
+	tclose(&d);
+
+	/* without P2P, RUNNING -> STOP is one arc and RUNNING_P2P absent */
+	topen(&d, "memory=64K,mig2=stop-copy");
+	ck_assert_int_eq(m2_set(&d, M_RUNNING_P2P), -EINVAL);
+	ck_assert_int_eq(m2_set(&d, M_PRE_COPY), -EINVAL);
+	m2_set_ok(&d, M_STOP);
+	m2_set_ok(&d, M_RESUMING);
+	ck_assert_int_eq(ops->mig2_read(d.p, buf, sizeof(buf), &got, d.err,
+					sizeof(d.err)), -EBADF);
+	tclose(&d);
+}
+END_TEST
+
+/* Source pre-copies under a workload, then stop-copies; the destination
+ * resumes from the bytes and ends with the source's contents. */
+START_TEST(test_mig2_round_trip)
+{
+	struct tdev a, b;
+	uint8_t *data = NULL;
+	size_t len = 0, n, i;
+	uint64_t ini, dirty;
+	uint32_t ca, cb;
+
+	topen(&a, "memory=256K,config=5000,seed=3,mig2=all");
+	topen(&b, "memory=256K,config=5000,zero=yes,mig2=all");
+	ck_assert_int_eq(ops->mig2_precopy_info(a.p, &ini, &dirty, a.err,
+						sizeof(a.err)), -EBADF);
+	m2_set_ok(&a, M_PRE_COPY);
+	ck_assert_int_eq(ops->mig2_precopy_info(a.p, &ini, &dirty, a.err,
+						sizeof(a.err)), 0);
+	/* 64 memory pages + 2 config pages, each a record's worth */
+	ck_assert_uint_eq(ini, 66 * (4096 + 24));
+	ck_assert_uint_eq(dirty, 0);
+	n = m2_drain(&a, &data, &len);
+	ck_assert_uint_gt(n, 256 * 1024 + 5000);
+	ck_assert_int_eq(ops->mig2_precopy_info(a.p, &ini, &dirty, a.err,
+						sizeof(a.err)), 0);
+	ck_assert_uint_eq(ini, 0);
+	ck_assert_uint_eq(dirty, 0);
+	/* nothing new: the next read session is empty */
+	ck_assert_uint_eq(m2_drain(&a, &data, &len), 0);
+	devstate_fake_mig2_workload(a.f, 5);
+	ck_assert_int_eq(ops->mig2_precopy_info(a.p, &ini, &dirty, a.err,
+						sizeof(a.err)), 0);
+	ck_assert_uint_eq(ini, 0);
+	ck_assert_uint_gt(dirty, 0);
+	ck_assert_uint_le(dirty, 5 * (4096 + 24));
+	ck_assert_uint_gt(m2_drain(&a, &data, &len), 0);
+	devstate_fake_mig2_workload(a.f, 3);
+	m2_set_ok(&a, M_PRE_COPY_P2P);
+	m2_set_ok(&a, M_STOP_COPY);	/* same session carries on */
+	ck_assert_int_eq(devstate_fake_mig2_session_open(a.f), 1);
+	n = m2_drain(&a, &data, &len);
+	ck_assert_uint_gt(n, 24);	/* the dirty pages and END */
+	ck_assert_uint_lt(n, 4 * (4096 + 24) + 24 + 1);
+	ck_assert_uint_eq(m2_drain(&a, &data, &len), 0);	/* EOF stays */
+	m2_set_ok(&a, M_STOP);
+
+	m2_set_ok(&b, M_RUNNING_P2P);
+	m2_set_ok(&b, M_STOP);
+	m2_set_ok(&b, M_RESUMING);
+	for (i = 0; i < len; i += n) {	/* odd pieces */
+		n = len - i < 777 ? len - i : 777;
+		ck_assert_int_eq(ops->mig2_write(b.p, data + i, n, b.err,
+						 sizeof(b.err)), 0);
+	}
+	m2_set_ok(&b, M_STOP);
+	ck_assert_int_eq(ops->digest(a.p, &ca), 0);
+	ck_assert_int_eq(ops->digest(b.p, &cb), 0);
+	ck_assert_uint_eq(ca, cb);
+	tclose(&a);
+	tclose(&b);
+	free(data);
+}
+END_TEST
+
+/* Bad or incomplete data: the device refuses it when RESUMING is left,
+ * ends in ERROR, and only a reset gets it out. */
+START_TEST(test_mig2_resume_refuses)
+{
+	static const struct {
+		const char *name;
+		long flip;	/* byte to flip; -1: drop the last byte,
+				   -2: drop the END record, -3: only END */
+	} cases[] = {
+		{ "record CRC mismatch", 5000 },
+		{ "bad record magic", 0 },
+		{ "ends inside a record", -1 },
+		{ "no END record", -2 },
+		{ "never received", -3 },
+	};
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct tdev a, b;
+		uint8_t *data = NULL;
+		size_t len = 0;
+		uint32_t ca, cb, cb0;
+
+		topen(&a, "memory=64K,config=100,mig2=stop-copy");
+		topen(&b, "memory=64K,config=100,zero=yes,mig2=stop-copy");
+		m2_set_ok(&a, M_STOP);
+		m2_set_ok(&a, M_STOP_COPY);
+		m2_drain(&a, &data, &len);
+		if (cases[c].flip >= 0)
+			data[cases[c].flip] ^= 0x40;
+		else if (cases[c].flip == -1)
+			len--;
+		else if (cases[c].flip == -2)
+			len -= 24;
+		else {	/* only the END record */
+			memmove(data, data + len - 24, 24);
+			len = 24;
+		}
+		ck_assert_int_eq(ops->digest(b.p, &cb0), 0);
+		m2_set_ok(&b, M_STOP);
+		m2_set_ok(&b, M_RESUMING);
+		if (len)
+			ck_assert_int_eq(ops->mig2_write(b.p, data, len, b.err,
+							 sizeof(b.err)), 0);
+		ck_assert_int_eq(m2_set(&b, M_STOP), -EINVAL);
+		ck_assert_msg(strstr(b.err, cases[c].name),
+			      "case %u: %s", c, b.err);
+		ck_assert_uint_eq(m2_state(&b), M_ERROR);
+		/* the device state was not touched */
+		ck_assert_int_eq(ops->digest(b.p, &cb), 0);
+		ck_assert_uint_eq(cb, cb0);
+		ck_assert_int_eq(m2_set(&b, M_RUNNING), -EINVAL);
+		ck_assert_int_eq(ops->mig2_reset(b.p, b.err, sizeof(b.err)), 0);
+		ck_assert_uint_eq(m2_state(&b), M_RUNNING);
+		ck_assert_int_eq(ops->digest(a.p, &ca), 0);
+		ck_assert_uint_ne(ca, cb);
+		tclose(&a);
+		tclose(&b);
+		free(data);
+	}
+}
+END_TEST
+
+START_TEST(test_mig2_fail_at)
+{
+	struct tdev d;
+	uint64_t n, sz;
+
+	topen(&d, "memory=64K,mig2=all");
+	m2_set_ok(&d, M_PRE_COPY);
+	ck_assert_int_eq(devstate_fake_mig2_session_open(d.f), 1);
+	n = devstate_fake_op_count(d.f);
+	devstate_fake_fail_at(d.f, n + 1, EIO);
+	ck_assert_int_eq(m2_set(&d, M_PRE_COPY_P2P), -EIO);
+	ck_assert_ptr_nonnull(strstr(d.err, "injected failure"));
+	/* the failed change closed the session; the state stayed */
+	ck_assert_int_eq(devstate_fake_mig2_session_open(d.f), 0);
+	ck_assert_uint_eq(m2_state(&d), M_PRE_COPY);
+	devstate_fake_mig2_fail_to_error(d.f, 1);
+	devstate_fake_fail_at(d.f, devstate_fake_op_count(d.f) + 1, EIO);
+	ck_assert_int_eq(m2_set(&d, M_RUNNING), -EIO);
+	ck_assert_uint_eq(m2_state(&d), M_ERROR);
+	devstate_fake_fail_at(d.f, devstate_fake_op_count(d.f) + 1, EIO);
+	ck_assert_int_eq(ops->mig2_data_size(d.p, &sz, d.err, sizeof(d.err)),
+			 -EIO);
+	ck_assert_int_eq(ops->mig2_data_size(d.p, &sz, d.err, sizeof(d.err)),
+			 0);
+	/* 64K memory + 64K config in 16-page records, and END */
+	ck_assert_uint_eq(sz, 131072 + 24 * (2 + 1));
+	ck_assert_int_eq(ops->mig2_reset(d.p, d.err, sizeof(d.err)), 0);
+	ck_assert_uint_eq(m2_state(&d), M_RUNNING);
+	tclose(&d);
+}
+END_TEST
+
 static Suite *fake_suite(void)
 {
 	Suite *s = suite_create("fake");
@@ -1834,6 +2124,11 @@ static Suite *fake_suite(void)
 	tcase_add_test(tc, test_contents_seeded);
 	tcase_add_test(tc, test_workload_determinism);
 	tcase_add_test(tc, test_auto_workload);
+	tcase_add_test(tc, test_mig2_probe);
+	tcase_add_test(tc, test_mig2_single_arcs);
+	tcase_add_test(tc, test_mig2_round_trip);
+	tcase_add_test(tc, test_mig2_resume_refuses);
+	tcase_add_test(tc, test_mig2_fail_at);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1042,7 +1042,9 @@ START_TEST(test_hostile_header)
 	buf_free(&b); \
 } while (0)
 	BAD(format_version, 2, -EINVAL, "format version 2");
-	BAD(protocol, 2, -EINVAL, "protocol family 2");
+	/* family 2 is known, but a region header is not one of its */
+	BAD(protocol, 2, -EINVAL, "region length 80 in a migration uAPI v2 header");
+	BAD(protocol, 3, -EINVAL, "unknown protocol family 3");
 	BAD(proto_version, 3, -EINVAL, "protocol version 3");
 	BAD(proto_version, 0, -EINVAL, "protocol version 0");
 	BAD(caps, 4, -EINVAL, "unknown caps");
@@ -1731,6 +1733,226 @@ START_TEST(test_redecode)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- */
+/* Protocol family 2: the kernel's migration uAPI v2. */
+
+static void mig2_header_init(struct devstate_stream_header *h, uint32_t flags)
+{
+	memset(h, 0, sizeof(*h));
+	h->format_version = DEVSTATE_STREAM_FORMAT;
+	h->protocol = DEVSTATE_PROTOCOL_MIG2;
+	h->proto_version = 2;
+	h->caps = flags;
+	h->page_size = DEVSTATE_PAGE_SIZE;
+	strcpy(h->ident, "fake mig2");
+	h->ident_len = (uint32_t)strlen(h->ident);
+}
+
+static void hb_mig2_header(struct buf *b)
+{
+	struct devstate_stream_header h;
+
+	mig2_header_init(&h, 7);
+	hb_header(b, &h);
+}
+
+/* A MIG2_DATA section of len bytes of 0x3c, laid out from stream.h. */
+static void hb_mig2(struct buf *b, uint32_t pass, uint32_t flags,
+		    uint64_t offset, size_t len)
+{
+	uint8_t *data = malloc(len ? len : 1);
+	size_t start = b->len;
+
+	memset(data, 0x3c, len ? len : 1);
+	putle(b, DEVSTATE_SEC_MIG2_DATA, 4);
+	put8(b, DEVSTATE_CODEC_RAW);
+	put8(b, 0);
+	put8(b, 0);
+	put8(b, 0);
+	putle(b, len, 8);
+	putle(b, len, 8);
+	putle(b, pass, 4);
+	putle(b, flags, 4);
+	putle(b, offset, 8);
+	buf_put(b, data, len);
+	putle(b, zcrc(b->p + start, b->len - start), 4);
+	free(data);
+}
+
+START_TEST(test_mig2_layout)
+{
+	struct buf hand = { 0 }, enc = { 0 };
+	struct devstate_stream_header h;
+	struct devstate_enc *e;
+	uint8_t data[300];
+	struct result r;
+
+	/* hand-built from the layout comment */
+	hb_mig2_header(&hand);
+	hb_mig2(&hand, 0, 0, 0, 100);
+	hb_mig2(&hand, 0, 0, 100, 50);
+	hb_mig2(&hand, 3, 0, 150, 1);
+	hb_mig2(&hand, 4, 1, 151, 300);
+	hb_end(&hand, 4);
+	/* the encoder writes the same bytes */
+	memset(data, 0x3c, sizeof(data));
+	mig2_header_init(&h, 7);
+	ck_assert_int_eq(devstate_enc_new(&e, buf_write, &enc,
+					  DEVSTATE_CODEC_RAW, 0), 0);
+	ck_assert_int_eq(devstate_enc_header(e, &h), 0);
+	ck_assert_int_eq(devstate_enc_mig2_data(e, 0, 0, 0, data, 100), 0);
+	ck_assert_int_eq(devstate_enc_mig2_data(e, 0, 0, 100, data, 50), 0);
+	ck_assert_int_eq(devstate_enc_mig2_data(e, 3, 0, 150, data, 1), 0);
+	ck_assert_int_eq(devstate_enc_mig2_data(e, 4, 1, 151, data, 300), 0);
+	/* the encoder refuses what the decoder would */
+	ck_assert_int_eq(devstate_enc_mig2_data(e, 4, 1, 0, data, 1), -EINVAL);
+	ck_assert_int_eq(devstate_enc_mig2_data(e, 5, 0, 451, data, 1), -EINVAL);
+	ck_assert_int_eq(devstate_enc_memory(e, 0, 10, 0, data, 10), -EINVAL);
+	ck_assert_int_eq(devstate_enc_config(e, data, 0), -EINVAL);
+	ck_assert_int_eq(devstate_enc_end(e), 0);
+	devstate_enc_free(e);
+	ck_assert_uint_eq(enc.len, hand.len);
+	ck_assert_mem_eq(enc.p, hand.p, hand.len);
+
+	decode(hand.p, hand.len, 7, 1, true, &r);
+	ck_assert_msg(r.rc == DEVSTATE_DEC_END, "%d %s", r.rc, r.err);
+	ck_assert_uint_eq(r.h.protocol, DEVSTATE_PROTOCOL_MIG2);
+	ck_assert_uint_eq(r.h.proto_version, 2);
+	ck_assert_uint_eq(r.h.caps, 7);
+	ck_assert_uint_eq(r.n, 4);
+	ck_assert_uint_eq(r.recs[2].s.type, DEVSTATE_SEC_MIG2_DATA);
+	ck_assert_uint_eq(r.recs[2].s.pass, 3);
+	ck_assert_uint_eq(r.recs[2].s.pos, 150);
+	ck_assert_uint_eq(r.recs[2].s.mig2_flags, 0);
+	ck_assert_uint_eq(r.recs[3].s.mig2_flags, 1);
+	ck_assert_uint_eq(r.recs[3].s.raw_len, 300);
+	ck_assert_uint_eq(r.recs[3].data[299], 0x3c);
+	result_free(&r);
+	buf_free(&hand);
+	buf_free(&enc);
+}
+END_TEST
+
+START_TEST(test_mig2_hostile_header)
+{
+	static const struct {
+		uint32_t version, caps;
+		unsigned region;	/* 4: none */
+		uint64_t config;
+		const char *needle;
+	} cases[] = {
+		{ 1, 7, 4, 0, "migration uAPI version 1 not supported" },
+		{ 3, 7, 4, 0, "migration uAPI version 3 not supported" },
+		{ 2, 0, 4, 0, "flags 0x0 are not valid" },
+		{ 2, 6, 4, 0, "flags 0x6 are not valid" },
+		{ 2, 9, 4, 0, "flags 0x9 are not valid" },
+		{ 2, 7, 0, 0, "region length 4096 in a migration uAPI v2 header" },
+		{ 2, 7, 2, 0, "region length 4096 in a migration uAPI v2 header" },
+		{ 2, 7, 4, 1, "config size 1 in a migration uAPI v2 header" },
+	};
+	struct devstate_stream_header h;
+	struct buf b = { 0 };
+	unsigned i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		mig2_header_init(&h, cases[i].caps);
+		h.proto_version = cases[i].version;
+		if (cases[i].region < 4)
+			h.region_len[cases[i].region] = 4096;
+		h.config_size = cases[i].config;
+		hb_header(&b, &h);
+		expect_error(&b, -EINVAL, cases[i].needle);
+		buf_free(&b);
+	}
+	/* protocol 3 is nobody's */
+	mig2_header_init(&h, 7);
+	h.protocol = 3;
+	hb_header(&b, &h);
+	expect_error(&b, -EINVAL, "unknown protocol family 3");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_mig2_hostile_sections)
+{
+	struct buf b = { 0 };
+
+	/* a gap */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 0, 0, 0, 10);
+	hb_mig2(&b, 0, 0, 11, 10);
+	expect_error(&b, -EINVAL, "migration data at offset 11, expected 10 (a gap or an overlap)");
+	buf_free(&b);
+	/* an overlap */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 0, 0, 0, 10);
+	hb_mig2(&b, 0, 0, 9, 10);
+	expect_error(&b, -EINVAL, "at offset 9, expected 10");
+	buf_free(&b);
+	/* not starting at 0 */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 0, 0, 5, 10);
+	expect_error(&b, -EINVAL, "at offset 5, expected 0");
+	buf_free(&b);
+	/* passes backwards */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 2, 0, 0, 10);
+	hb_mig2(&b, 1, 0, 10, 10);
+	expect_error(&b, -EINVAL, "pass 1 after pass 2");
+	buf_free(&b);
+	/* pre-copy data after stop-copy data */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 1, 1, 0, 10);
+	hb_mig2(&b, 2, 0, 10, 10);
+	expect_error(&b, -EINVAL, "pre-copy data after stop-copy data");
+	buf_free(&b);
+	/* unknown flag bits */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 0, 2, 0, 10);
+	expect_error(&b, -EINVAL, "unknown migration data flags 0x2");
+	buf_free(&b);
+	/* empty */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 0, 0, 0, 0);
+	expect_error(&b, -EINVAL, "migration data section of 0 bytes");
+	buf_free(&b);
+	/* offset + length past 64 bits */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 0, 0, UINT64_MAX - 5, 10);
+	expect_error(&b, -EINVAL, "beyond 64 bits");
+	buf_free(&b);
+	/* a claimed length over the bound, before any payload arrives */
+	hb_mig2_header(&b);
+	putle(&b, DEVSTATE_SEC_MIG2_DATA, 4);
+	putle(&b, 0, 4);
+	putle(&b, DEVSTATE_SECTION_MAX + 1, 8);
+	putle(&b, DEVSTATE_SECTION_MAX + 1, 8);
+	putle(&b, 0, 8);
+	putle(&b, 0, 8);
+	expect_error(&b, -E2BIG, "raw length 268435457 over the limit");
+	buf_free(&b);
+	/* the other family's sections, both ways */
+	hb_mig2_header(&b);
+	hb_chunk(&b, 0, 10, 0, 10);
+	expect_error(&b, -EINVAL, "MEMORY section in a stream of protocol family 2");
+	buf_free(&b);
+	hb_mig2_header(&b);
+	hb_config(&b, 0);
+	expect_error(&b, -EINVAL, "CONFIG section in a stream of protocol family 2");
+	buf_free(&b);
+	hb_std_header(&b);
+	hb_mig2(&b, 0, 0, 0, 10);
+	expect_error(&b, -EINVAL, "MIG2_DATA section in a stream of protocol family 1");
+	buf_free(&b);
+	/* END counts data sections like any other */
+	hb_mig2_header(&b);
+	hb_mig2(&b, 0, 0, 0, 10);
+	hb_end(&b, 2);
+	expect_error(&b, -EINVAL, "section count 2, but 1 sections precede it");
+	buf_free(&b);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
 	Suite *s = suite_create("stream");
@@ -1768,6 +1990,9 @@ static Suite *stream_suite(void)
 	tcase_add_test(tc, test_hostile_payloads);
 	tcase_add_test(tc, test_hostile_order);
 	tcase_add_test(tc, test_hostile_end);
+	tcase_add_test(tc, test_mig2_layout);
+	tcase_add_test(tc, test_mig2_hostile_header);
+	tcase_add_test(tc, test_mig2_hostile_sections);
 	tcase_add_test(tc, test_error_sticky);
 	suite_add_tcase(s, tc);
 

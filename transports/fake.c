@@ -23,6 +23,7 @@
 #include "libdevstate/core.h"
 #include "libdevstate/device.h"
 #include "libdevstate/stream.h"
+#include "transports/fake-mig2.h"
 #include "transports/fake.h"
 #include "transports/transport.h"
 
@@ -135,6 +136,9 @@ struct devstate_fake {
 	uint64_t short_nth;
 	bool short_all;
 	struct devstate_fake_counters cnt;
+
+	/* mig2=FLAGS: the uAPI v2 model (fake-mig2.c) */
+	struct fake_mig2 *m2;
 };
 
 /* ---------------------------------------------------------------- */
@@ -916,6 +920,18 @@ static int op_begin(struct devstate_fake *f, uint64_t *nth, char *err,
 	return 0;
 }
 
+struct fake_mig2 *devstate_fake_m2(void *priv)
+{
+	return priv ? ((struct devstate_fake *)priv)->m2 : NULL;
+}
+
+int devstate_fake_count_op(void *priv, char *err, size_t errlen)
+{
+	uint64_t nth;
+
+	return op_begin(priv, &nth, err, errlen);
+}
+
 /* Resolve a control access to one field, checking region and layout. */
 static int ctl_field(struct devstate_fake *f, uint32_t off, uint32_t len,
 		     unsigned access, enum devstate_field *field,
@@ -1220,6 +1236,7 @@ static void fake_close(void *priv)
 	free(f->spare);
 	free(f->sys_log);
 	free(f->sys_truth);
+	fake_mig2_free(f->m2);
 	free(f);
 }
 
@@ -1230,15 +1247,16 @@ struct fake_args {
 	uint32_t version;
 	uint32_t caps;
 	uint64_t memory, config, config_region, chunk, bitmap, ctl, sysmem;
-	uint64_t seed, log_limit;
+	uint64_t seed, log_limit, mig2;
 	unsigned workload;
+	bool mig2_set;
 	bool config_region_set, ctl_set, mmap, zero;
 	char state_file[256];
 };
 
 #define FAKE_KEYS "version, caps, memory, config, config-region, chunk " \
 	"(memory-region), bitmap (bitmap-region), ctl, sysmem, seed, " \
-	"workload, mmap, log-limit, zero, state-file"
+	"workload, mmap, log-limit, zero, state-file, mig2"
 
 
 static int parse_bool(const char *s, bool *out)
@@ -1344,6 +1362,12 @@ static int parse_kv(struct fake_args *a, const char *key, const char *val,
 	} else if (!strcmp(key, "zero")) {
 		if (parse_bool(val, &a->zero) < 0)
 			goto bad;
+	} else if (!strcmp(key, "mig2")) {
+		if (fake_mig2_parse_flags(val, &a->mig2) < 0)
+			return fake_err(err, errlen, -EINVAL,
+					"bad mig2 flags '%s' (stop-copy, p2p, pre-copy joined by '+', all, or a number)",
+					val);
+		a->mig2_set = true;
 	} else if (!strcmp(key, "state-file")) {
 		if (!*val || strlen(val) >= sizeof(a->state_file))
 			goto bad;
@@ -1525,6 +1549,16 @@ static int fake_open(const char *args, void **priv, char *err, size_t errlen)
 				"out of memory for a device of %llu bytes",
 				(unsigned long long)a.memory);
 	}
+	if (a.mig2_set) {
+		f->m2 = fake_mig2_new(a.mig2, f->mem, f->mem_len, f->cfg,
+				      f->cfg_len, a.seed, a.workload);
+		if (!f->m2) {
+			fake_close(f);
+			return fake_err(err, errlen, -ENOMEM,
+					"out of memory for the mig2 model");
+		}
+		f->auto_pages = 0;	/* its own workload runs instead */
+	}
 	memcpy(f->state_file, a.state_file, sizeof(f->state_file));
 	record_state(f);
 	*priv = f;
@@ -1543,6 +1577,14 @@ const struct devstate_transport_ops devstate_fake_ops = {
 	.data_write = fake_data_write,
 	.data_map = fake_data_map,
 	.digest = fake_digest,
+	.mig2_probe = fake_mig2_probe,
+	.mig2_get_state = fake_mig2_get_state,
+	.mig2_set_state = fake_mig2_set_state,
+	.mig2_read = fake_mig2_read,
+	.mig2_write = fake_mig2_write,
+	.mig2_precopy_info = fake_mig2_precopy_info,
+	.mig2_data_size = fake_mig2_data_size,
+	.mig2_reset = fake_mig2_reset,
 };
 
 /* ---------------------------------------------------------------- */

@@ -25,6 +25,14 @@
  *                          (default 0 = unlimited)
  *   zero=yes|no            start with all-zero memory/config (default no;
  *                          a destination usually wants yes)
+ *   mig2=FLAGS             speak the kernel's migration uAPI v2 instead
+ *                          (protocol family 2): FLAGS is stop-copy,
+ *                          p2p, pre-copy joined by '+', "all", or a
+ *                          number (any bits: unknown ones must block).
+ *                          The state is memory || config; see
+ *                          fake-mig2.c for the model.  With it, the
+ *                          region-protocol ops still answer but the
+ *                          library never uses them.
  *   state-file=PATH        test knob: at open and at every confirmed state
  *                          change, write "state=NAME loaded=N digest=0xCRC"
  *                          (state, memory batches + configs loaded since
@@ -101,5 +109,35 @@ const uint64_t *devstate_fake_sysmem_truth(const struct devstate_fake *f,
  * the config has been loaded in the current STOP period. */
 uint64_t devstate_fake_batches_loaded(const struct devstate_fake *f);
 int devstate_fake_config_loaded(const struct devstate_fake *f);
+
+/* ---------------------------------------------------------------- */
+/* mig2=FLAGS fakes (transports/fake-mig2.c).  Fault injection and the
+ * op counter above cover the mig2 ops too (probe, get/set state, read,
+ * write, pre-copy info, data size, reset). */
+
+/* The v2 state the device is really in; UINT32_MAX without mig2=. */
+uint32_t devstate_fake_mig2_state(struct devstate_fake *f);
+/* The device writes `pages` memory pages now (pending data if it is
+ * pre-copying). */
+void devstate_fake_mig2_workload(struct devstate_fake *f, unsigned pages);
+/* An injected set-state failure leaves the device in ERROR (as a driver
+ * whose step failed half-way) instead of where it was. */
+void devstate_fake_mig2_fail_to_error(struct devstate_fake *f, int on);
+/* 1 while a data session (the kernel's data fd) is open. */
+int devstate_fake_mig2_session_open(struct devstate_fake *f);
+
+struct devstate_fake_mig2_stats {
+	uint64_t arcs;		/* state changes performed */
+	uint64_t refused_arcs;	/* requests that were not one arc */
+	uint64_t sessions;	/* data sessions opened */
+	uint64_t bytes_read, bytes_written;
+	uint64_t dirtied;	/* pages dirtied while pre-copying */
+	uint64_t bad_fd_uses;	/* read/write/info without a session: the
+				   library must never cause one */
+	uint64_t loads, loads_refused;
+	uint64_t resets;
+};
+void devstate_fake_mig2_stats(struct devstate_fake *f,
+			      struct devstate_fake_mig2_stats *st);
 
 #endif /* DEVSTATE_FAKE_H */

@@ -287,6 +287,13 @@ static int file_open(const char *args, void **priv, char *err, size_t errlen)
 	rc = file_scan(f, err, errlen);
 	if (rc < 0)
 		goto fail;
+	if (f->hdr.protocol != DEVSTATE_PROTOCOL_REGIONS) {
+		/* a replay of the region protocol cannot present it */
+		rc = file_err(err, errlen, -EOPNOTSUPP,
+			      "%s: the snapshot was saved from a device speaking the kernel's migration uAPI v2; the file transport replays only the region protocol (load it into a device, or verify/inspect it)",
+			      args);
+		goto fail;
+	}
 	f->layout = devstate_layout_find(f->hdr.proto_version);
 	if (!f->layout) {
 		rc = file_err(err, errlen, -EINVAL,
