@@ -2508,6 +2508,46 @@ START_TEST(test_mig2_hostile)
 }
 END_TEST
 
+/* Through the device layer: the probe at open picks protocol 2 on a
+ * device that answers the MIGRATION feature, the region protocol on one
+ * that does not (every other test here). */
+START_TEST(test_mig2_device_open)
+{
+	struct devstate_mig2_info info;
+	struct devstate_device *dev;
+	struct fk_group *g = fk_add("/dev/vfio/9", &dev_edu, NULL);
+
+	g->m2 = true;
+	g->m2_flags = M2_ALL;
+	g->m2_state = DEVSTATE_MIG2_RUNNING;
+	dev = open_ok("vfio:/dev/vfio/9/0000:00:05.0", 0);
+	ck_assert_uint_eq(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_MIG2);
+	ck_assert_int_eq(devstate_device_mig2_info(dev, &info), 0);
+	ck_assert_uint_eq(info.flags, M2_ALL);
+	ck_assert_uint_eq(info.state, DEVSTATE_MIG2_RUNNING);
+	ck_assert_int_eq(info.data_size_status, 0);
+	ck_assert_uint_eq(info.stop_copy_bytes, FK_SAVED_LEN);
+	ck_assert_int_eq(info.precopy_status, -EBADF);
+
+	/* the library routes, the kernel sees one arc per SET */
+	ck_assert_msg(devstate_device_mig2_set_state(dev, DEVSTATE_MIG2_STOP) == 0,
+		      "%s", devstate_device_error(dev));
+	ck_assert_uint_eq(g->m2_state, DEVSTATE_MIG2_STOP);
+	ck_assert_uint_eq(devstate_device_mig2_state(dev), DEVSTATE_MIG2_STOP);
+	devstate_device_free(dev);
+	ck_assert_uint_eq(fk_open_fds(), 0);
+	fk_reset();
+
+	/* the same device without the feature: the region protocol (and no
+	 * state regions) */
+	fk_add("/dev/vfio/9", &dev_edu, NULL);
+	dev = open_ok("vfio:/dev/vfio/9/0000:00:05.0", DEVSTATE_OPEN_INSPECT);
+	ck_assert_uint_ne(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_MIG2);
+	ck_assert_int_eq(devstate_device_mig2_info(dev, &info), -EOPNOTSUPP);
+	devstate_device_free(dev);
+}
+END_TEST
+
 static Suite *vfio_suite(void)
 {
 	Suite *s = suite_create("vfio");
@@ -2560,6 +2600,7 @@ static Suite *vfio_suite(void)
 	tcase_add_test(tc, test_mig2_set_failure);
 	tcase_add_test(tc, test_mig2_read_errors);
 	tcase_add_test(tc, test_mig2_hostile);
+	tcase_add_test(tc, test_mig2_device_open);
 	suite_add_tcase(s, tc);
 	return s;
 }
