@@ -37,6 +37,20 @@ for v in 1 2; do
 	done
 done
 
+# Protocol family 2 (the kernel's migration uAPI v2): one stream per flag
+# set and codec, with pre-copy passes where the flags allow them.
+for flags in stop-copy stop-copy+p2p stop-copy+pre-copy all; do
+	for codec in raw zstd; do
+		name="mig2-$flags-$codec"
+		dev="fake:mig2=$flags,memory=8K,config=200,workload=1,seed=$((n + 1))"
+		"$cli" save --passes 2 --codec "$codec" "$dev" "$tmp/$name.ds" \
+			>/dev/null
+		"$cli" verify "$tmp/$name.ds" >/dev/null
+		cp "$tmp/$name.ds" "$out/stream/$name"
+		n=$((n + 1))
+	done
+done
+
 # Load target: a selector byte, then the stream.  Selectors (see
 # fuzz/fuzz-load.c): whole feed, CRCs fixed up after mutation; 1-byte
 # pieces, no mmap, CRCs fixed up.

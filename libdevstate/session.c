@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "libdevstate/device.h"
+#include "libdevstate/session-mig2.h"
 #include "libdevstate/stream.h"
 
 /* A batch larger than this is treated as a device error, not a loop. */
@@ -42,6 +43,7 @@ static const char *const save_phase_names[] = {
 };
 
 struct devstate_save {
+	struct devstate_m2_save *m2;	/* protocol family 2: all of it */
 	struct devstate_device *dev;
 	struct devstate_save_opts opts;
 	struct devstate_enc *enc;
@@ -146,6 +148,14 @@ DEVSTATE_EXPORT int devstate_save_new(struct devstate_save **out,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	if (dev->protocol == DEVSTATE_PROTOCOL_MIG2) {
+		rc = devstate_m2_save_new(&s->m2, dev, opts, write, opaque);
+		if (rc < 0)
+			free(s);
+		else
+			*out = s;
+		return rc;
+	}
 	if (opts)
 		s->opts = *opts;
 	if (!devstate_codec_name(s->opts.codec) ||
@@ -288,6 +298,8 @@ DEVSTATE_EXPORT int devstate_save_setup(struct devstate_save *s)
 
 	if (!s)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_setup(s->m2);
 	dev = s->dev;
 	rc = save_order(s, step, P(SAVE_NEW));
 	if (rc < 0)
@@ -355,6 +367,8 @@ DEVSTATE_EXPORT int devstate_save_pending(struct devstate_save *s,
 
 	if (!s || !bytes)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_pending(s->m2, bytes);
 	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED));
 	if (rc < 0)
 		return rc;
@@ -379,6 +393,8 @@ DEVSTATE_EXPORT int devstate_save_iterate(struct devstate_save *s)
 
 	if (!s)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_iterate(s->m2);
 	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED));
 	if (rc < 0)
 		return rc;
@@ -402,6 +418,8 @@ DEVSTATE_EXPORT int devstate_save_log_sync(struct devstate_save *s,
 
 	if (!s || !bitmap)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_log_sync(s->m2);
 	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED) |
 			P(SAVE_COMPLETED));
 	if (rc < 0)
@@ -448,6 +466,8 @@ DEVSTATE_EXPORT int devstate_save_stop(struct devstate_save *s)
 
 	if (!s)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_stop(s->m2);
 	rc = save_order(s, step, P(SAVE_ACTIVE));
 	if (rc < 0)
 		return rc;
@@ -510,6 +530,8 @@ DEVSTATE_EXPORT int devstate_save_complete(struct devstate_save *s)
 
 	if (!s)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_complete(s->m2);
 	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED));
 	if (rc < 0)
 		return rc;
@@ -550,6 +572,8 @@ DEVSTATE_EXPORT int devstate_save_cleanup(struct devstate_save *s)
 
 	if (!s)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_cleanup(s->m2);
 	rc = save_order(s, step, P(SAVE_COMPLETED));
 	if (rc < 0)
 		return rc;
@@ -567,6 +591,8 @@ DEVSTATE_EXPORT int devstate_save_cancel(struct devstate_save *s)
 
 	if (!s)
 		return -EINVAL;
+	if (s->m2)
+		return devstate_m2_save_cancel(s->m2);
 	dev = s->dev;
 	s->frozen = 0;
 	if (dev->state == DEVSTATE_STATE_RUNNING) {
@@ -584,12 +610,18 @@ DEVSTATE_EXPORT int devstate_save_cancel(struct devstate_save *s)
 
 DEVSTATE_EXPORT const char *devstate_save_error(const struct devstate_save *s)
 {
+	if (s && s->m2)
+		return devstate_m2_save_error(s->m2);
 	return s ? s->err : "no session";
 }
 
 DEVSTATE_EXPORT void devstate_save_get_stats(const struct devstate_save *s,
 					     struct devstate_save_stats *st)
 {
+	if (s && st && s->m2) {
+		devstate_m2_save_get_stats(s->m2, st);
+		return;
+	}
 	if (s && st) {
 		*st = s->stats;
 		st->sections = devstate_enc_sections(s->enc);
@@ -600,6 +632,11 @@ DEVSTATE_EXPORT void devstate_save_free(struct devstate_save *s)
 {
 	if (!s)
 		return;
+	if (s->m2) {
+		devstate_m2_save_free(s->m2);
+		free(s);
+		return;
+	}
 	/* a session abandoned half-way must not leave the source stopped
 	 * or logging */
 	if (s->phase == SAVE_ACTIVE || s->phase == SAVE_STOPPED ||
@@ -630,6 +667,7 @@ static const char *const load_phase_names[] = {
 };
 
 struct devstate_load {
+	struct devstate_m2_load *m2;	/* protocol family 2: all of it */
 	struct devstate_device *dev;
 	struct devstate_dec *dec;
 	enum load_phase phase;
@@ -693,6 +731,14 @@ DEVSTATE_EXPORT int devstate_load_new(struct devstate_load **out,
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	if (dev->protocol == DEVSTATE_PROTOCOL_MIG2) {
+		rc = devstate_m2_load_new(&l->m2, dev);
+		if (rc < 0)
+			free(l);
+		else
+			*out = l;
+		return rc;
+	}
 	rc = devstate_dec_new(&l->dec);
 	if (rc < 0) {
 		free(l);
@@ -729,6 +775,8 @@ DEVSTATE_EXPORT int devstate_load_begin(struct devstate_load *l)
 
 	if (!l)
 		return -EINVAL;
+	if (l->m2)
+		return devstate_m2_load_begin(l->m2);
 	if (l->phase != LOAD_NEW) {
 		load_err(l, "begin: not allowed now: the load is %s",
 			 load_phase_names[l->phase]);
@@ -751,6 +799,11 @@ static int load_header(struct devstate_load *l,
 	uint64_t config_size;
 	int rc;
 
+	if (h->protocol == DEVSTATE_PROTOCOL_MIG2) {
+		load_err(l, "%s: the stream was saved from a device speaking the kernel's migration uAPI v2; this device speaks the proposal's region protocol",
+			 step);
+		return load_fail(l, -EINVAL);
+	}
 	if (h->protocol != DEVSTATE_PROTOCOL_REGIONS) {
 		load_err(l, "%s: protocol family %u does not match this device (%u)",
 			 step, h->protocol, DEVSTATE_PROTOCOL_REGIONS);
@@ -928,6 +981,8 @@ DEVSTATE_EXPORT int devstate_load_feed(struct devstate_load *l,
 
 	if (!l || (!buf && len))
 		return -EINVAL;
+	if (l->m2)
+		return devstate_m2_load_feed(l->m2, buf, len);
 	if (l->phase != LOAD_BEGUN && l->phase != LOAD_STREAM &&
 	    l->phase != LOAD_ENDED) {
 		load_err(l, "feed: not allowed now: the load is %s",
@@ -989,6 +1044,8 @@ DEVSTATE_EXPORT int devstate_load_finish(struct devstate_load *l)
 
 	if (!l)
 		return -EINVAL;
+	if (l->m2)
+		return devstate_m2_load_finish(l->m2);
 	if (l->phase == LOAD_FAILED)
 		return -EIO;
 	if (l->phase != LOAD_ENDED) {
@@ -1013,13 +1070,17 @@ DEVSTATE_EXPORT int devstate_load_finish(struct devstate_load *l)
 
 DEVSTATE_EXPORT const char *devstate_load_error(const struct devstate_load *l)
 {
+	if (l && l->m2)
+		return devstate_m2_load_error(l->m2);
 	return l ? l->err : "no session";
 }
 
 DEVSTATE_EXPORT void devstate_load_get_stats(const struct devstate_load *l,
 					     struct devstate_load_stats *st)
 {
-	if (l && st)
+	if (l && st && l->m2)
+		devstate_m2_load_get_stats(l->m2, st);
+	else if (l && st)
 		*st = l->stats;
 }
 
@@ -1027,6 +1088,7 @@ DEVSTATE_EXPORT void devstate_load_free(struct devstate_load *l)
 {
 	if (!l)
 		return;
+	devstate_m2_load_free(l->m2);
 	devstate_dec_free(l->dec);
 	free(l->chunk);
 	free(l);

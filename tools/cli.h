@@ -61,6 +61,12 @@ void progress_done(struct progress *p);
 void info_raw_regions(struct devstate_device *dev, struct json *j);
 
 /* Subcommands. */
+/* The state the library holds for dev, named in its protocol family's
+ * terms ("running", "stop-copy", ...). */
+const char *cli_state_name(const struct devstate_device *dev);
+/* "stop-copy, p2p, pre-copy (0x7)" */
+void cli_mig2_flags(char *buf, size_t len, uint64_t flags);
+
 int cmd_info(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_dirty(int argc, char **argv);

@@ -15,7 +15,11 @@ static const char state_help[] =
 	"Print the state the library holds for DEVICE, or set it to STATE\n"
 	"(running, stop, running+logging, stop+logging).  device_state is\n"
 	"write-only: the state printed is the last one the library confirmed,\n"
-	"and a device returns to running when its last user closes it.\n";
+	"and a device returns to running when its last user closes it.\n"
+	"A device speaking the kernel's migration uAPI v2 reports its state\n"
+	"(error, stop, running, stop-copy, resuming, running-p2p, pre-copy,\n"
+	"pre-copy-p2p) and is taken to STATE one arc at a time along the\n"
+	"kernel's route.\n";
 
 int cmd_state(int argc, char **argv)
 {
@@ -25,8 +29,9 @@ int cmd_state(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct devstate_device *dev;
-	uint32_t want = 0, before;
-	bool json = false, set;
+	uint32_t want = 0;
+	const char *before_name;
+	bool json = false, set, mig2;
 	char err[256];
 	int c, rc;
 
@@ -42,15 +47,29 @@ int cmd_state(int argc, char **argv)
 	if (argc - optind != 1 && argc - optind != 2)
 		return cli_usage("state", "expected DEVICE and an optional STATE");
 	set = argc - optind == 2;
-	if (set && devstate_state_parse(argv[optind + 1], &want) < 0)
-		return cli_usage("state", "unknown state '%s' (running, stop, running+logging, stop+logging)",
+	if (set && devstate_state_parse(argv[optind + 1], &want) < 0 &&
+	    devstate_mig2_state_parse(argv[optind + 1], &want) < 0)
+		return cli_usage("state", "unknown state '%s' (running, stop, running+logging, stop+logging; uAPI v2: stop, running, stop-copy, resuming, running-p2p, pre-copy, pre-copy-p2p)",
 				 argv[optind + 1]);
 	rc = devstate_device_open(&dev, argv[optind], 0, err, sizeof(err));
 	if (rc < 0)
 		return cli_fail(argv[optind], "%s", err);
-	before = devstate_device_state(dev);
+	mig2 = devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2;
+	if (set && mig2 &&
+	    devstate_mig2_state_parse(argv[optind + 1], &want) < 0) {
+		devstate_device_free(dev);
+		return cli_usage("state", "'%s' is not a migration uAPI v2 state (stop, running, stop-copy, resuming, running-p2p, pre-copy, pre-copy-p2p)",
+				 argv[optind + 1]);
+	}
+	if (set && !mig2 && devstate_state_parse(argv[optind + 1], &want) < 0) {
+		devstate_device_free(dev);
+		return cli_usage("state", "'%s' is not a region-protocol state (running, stop, running+logging, stop+logging)",
+				 argv[optind + 1]);
+	}
+	before_name = cli_state_name(dev);
 	if (set) {
-		rc = devstate_device_set_state(dev, want);
+		rc = mig2 ? devstate_device_mig2_set_state(dev, want) :
+			    devstate_device_set_state(dev, want);
 		if (rc < 0) {
 			cli_fail(argv[optind], "%s", devstate_device_error(dev));
 			devstate_device_free(dev);
@@ -63,17 +82,15 @@ int cmd_state(int argc, char **argv)
 		json_begin(&j, stdout);
 		json_obj(&j, NULL);
 		json_str(&j, "device", argv[optind]);
-		json_str(&j, "state",
-			 devstate_state_name(devstate_device_state(dev)));
+		json_str(&j, "state", cli_state_name(dev));
 		if (set)
-			json_str(&j, "previous", devstate_state_name(before));
+			json_str(&j, "previous", before_name);
 		json_end_obj(&j);
 		json_finish(&j);
 	} else if (set) {
-		printf("%s -> %s\n", devstate_state_name(before),
-		       devstate_state_name(devstate_device_state(dev)));
+		printf("%s -> %s\n", before_name, cli_state_name(dev));
 	} else {
-		printf("%s\n", devstate_state_name(devstate_device_state(dev)));
+		printf("%s\n", cli_state_name(dev));
 	}
 	devstate_device_free(dev);
 	return EXIT_OK;

@@ -213,6 +213,35 @@ static int run_source(struct devstate_save *s, struct devstate_device *dev,
 	return rc;
 }
 
+/* The same table for a device speaking the kernel's migration uAPI v2:
+ * its data is opaque (no memory/config split) and it reports no dirty
+ * pages. */
+static void print_run_mig2(FILE *f, const struct run *r,
+			   const struct devstate_save_stats *st,
+			   double stopped)
+{
+	char a[16], b[16];
+	unsigned i;
+
+	fprintf(f, "pass  moved       pending-after  dirty-pages\n");
+	for (i = 0; i < r->nrows; i++) {
+		if (i == 0)
+			fprintf(f, "%-4u  %-10s  %-13s  %s\n", i,
+				cli_human(a, sizeof(a), r->rows[i].moved),
+				"-", "- (setup)");
+		else
+			fprintf(f, "%-4u  %-10s  %-13s  %s\n", i,
+				cli_human(a, sizeof(a), r->rows[i].moved),
+				cli_human(b, sizeof(b), r->rows[i].pending_after),
+				"-");
+	}
+	fprintf(f, "stop-and-copy: %s moved, source stopped for %.3f ms\n",
+		cli_human(a, sizeof(a), st->stop_copy_bytes), stopped * 1e3);
+	fprintf(f, "total: %" PRIu64 " passes, %s of device data (migration uAPI v2), %s stream in %" PRIu64 " sections\n",
+		st->passes, cli_human(a, sizeof(a), st->memory_bytes),
+		cli_human(b, sizeof(b), st->stream_bytes), st->sections);
+}
+
 static void print_run(FILE *f, const struct run *r,
 		      const struct devstate_save_stats *st, double stopped)
 {
@@ -359,7 +388,10 @@ int cmd_save(int argc, char **argv)
 			json_end_obj(&j);
 			json_finish(&j);
 		} else {
-			print_run(f, &r, &st, stopped);
+			if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
+				print_run_mig2(f, &r, &st, stopped);
+			else
+				print_run(f, &r, &st, stopped);
 			if (r.have_digest)
 				fprintf(f, "source digest: 0x%08x\n", r.src_digest);
 		}
@@ -472,17 +504,24 @@ int cmd_load(int argc, char **argv)
 		json_u64(&j, "config_bytes", st.config_bytes);
 		json_u64(&j, "stream_bytes", st.stream_bytes);
 		json_u64(&j, "sections", st.sections);
-		json_str(&j, "state", devstate_state_name(devstate_device_state(dev)));
+		json_str(&j, "state", cli_state_name(dev));
 		if (have_digest)
 			json_u64(&j, "destination_digest", digest);
 		json_end_obj(&j);
 		json_finish(&j);
+	} else if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2) {
+		printf("loaded %" PRIu64 " passes (%s of device data) from %s of stream; device %s\n",
+		       st.passes, cli_human(a, sizeof(a), st.memory_bytes),
+		       cli_human(b, sizeof(b), st.stream_bytes),
+		       cli_state_name(dev));
+		if (have_digest)
+			printf("destination digest: 0x%08x\n", digest);
 	} else {
 		printf("loaded %" PRIu64 " memory batches (%s) and %s of config from %s of stream; device %s\n",
 		       st.passes, cli_human(a, sizeof(a), st.memory_bytes),
 		       cli_human(b, sizeof(b), st.config_bytes),
 		       cli_human((char[16]){ 0 }, 16, st.stream_bytes),
-		       devstate_state_name(devstate_device_state(dev)));
+		       cli_state_name(dev));
 		if (have_digest)
 			printf("destination digest: 0x%08x\n", digest);
 	}
@@ -641,7 +680,10 @@ int cmd_migrate(int argc, char **argv)
 		json_end_obj(&j);
 		json_finish(&j);
 	} else {
-		print_run(stdout, &r, &st, stopped);
+		if (devstate_device_protocol(src) == DEVSTATE_PROTOCOL_MIG2)
+			print_run_mig2(stdout, &r, &st, stopped);
+		else
+			print_run(stdout, &r, &st, stopped);
 		if (o.snapshot)
 			printf("snapshot: %s\n", o.snapshot);
 		if (r.have_digest && have_dst)
@@ -697,6 +739,7 @@ int cmd_verify(int argc, char **argv)
 		json_bool(&j, "ok", rc == 0);
 		if (rc < 0)
 			json_str(&j, "error", err);
+		json_u64(&j, "protocol", rep.protocol);
 		json_u64(&j, "protocol_version", rep.protocol_version);
 		json_u64(&j, "caps", rep.caps);
 		json_str(&j, "ident", rep.ident);
@@ -715,6 +758,16 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (rc < 0)
 		return cli_fail("verify", "%s", err);
+	if (rep.protocol == DEVSTATE_PROTOCOL_MIG2) {
+		char flags[96];
+
+		cli_mig2_flags(flags, sizeof(flags), rep.caps);
+		printf("%s: ok: migration uAPI v2, flags %s, %" PRIu64 " sections (%" PRIu64 " data in %" PRIu64 " passes, %s), %s, ident '%s'\n",
+		       argv[optind], flags, rep.sections, rep.memory_sections,
+		       rep.passes, cli_human(a, sizeof(a), rep.memory_bytes),
+		       cli_human(b, sizeof(b), rep.stream_bytes), rep.ident);
+		return EXIT_OK;
+	}
 	printf("%s: ok: protocol version %u, caps 0x%x, %" PRIu64 " sections (%" PRIu64 " memory in %" PRIu64 " batches, %s; config %s; %" PRIu64 " dirty bitmaps), %s, ident '%s'\n",
 	       argv[optind], rep.protocol_version, rep.caps, rep.sections,
 	       rep.memory_sections, rep.passes,
@@ -751,6 +804,10 @@ static int inspect_one(void *opaque, const struct devstate_section_info *s)
 			json_u64(j, "pass", s->pass);
 			json_u64(j, "pos", s->pos);
 			json_u64(j, "batch_size", s->batch_size);
+		} else if (s->type == 5) {
+			json_u64(j, "pass", s->pass);
+			json_u64(j, "pos", s->pos);
+			json_bool(j, "stop_copy", s->mig2_flags & 1);
 		} else if (s->type == 3) {
 			json_u64(j, "start_page", s->start_page);
 			json_u64(j, "pages", s->page_nr);
@@ -761,7 +818,7 @@ static int inspect_one(void *opaque, const struct devstate_section_info *s)
 	}
 	printf("%-4" PRIu64 "  %-10" PRIu64 "  %-12s  %-7s  ", c->n, s->offset,
 	       s->type_name, devstate_codec_name(s->codec));
-	if (s->type == 1)
+	if (s->type == 1 || s->type == 5)
 		printf("%-4u  %-10" PRIu64 "  ", s->pass, s->pos);
 	else if (s->type == 3)
 		printf("%-4s  %-10s  ", "-", "-");
@@ -772,6 +829,8 @@ static int inspect_one(void *opaque, const struct devstate_section_info *s)
 	       s->crc_ok ? "ok" : "BAD");
 	if (s->type == 3)
 		printf("  pages 0x%" PRIx64 "+%" PRIu64, s->start_page, s->page_nr);
+	if (s->type == 5 && s->mig2_flags & 1)
+		printf("  stop-copy");
 	putchar('\n');
 	return 0;
 }

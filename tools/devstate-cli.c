@@ -236,10 +236,90 @@ static void caps_text(uint32_t caps, char *buf, size_t len)
 		 (caps & DEVSTATE_CAP_ALL) ? "" : "config only", caps);
 }
 
+const char *cli_state_name(const struct devstate_device *dev)
+{
+	const char *n;
+
+	if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
+		n = devstate_mig2_state_name(devstate_device_mig2_state(dev));
+	else
+		n = devstate_state_name(devstate_device_state(dev));
+	return n ? n : "unknown";
+}
+
+void cli_mig2_flags(char *buf, size_t len, uint64_t flags)
+{
+	static const char *const names[] = { "stop-copy", "p2p", "pre-copy" };
+	size_t n = 0;
+	unsigned i;
+
+	buf[0] = '\0';
+	for (i = 0; i < 3; i++)
+		if (flags & (1ull << i) && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+					      n ? ", " : "", names[i]);
+	if (flags & ~(uint64_t)DEVSTATE_MIG2_F_KNOWN && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "%sunknown bits",
+				      n ? ", " : "");
+	if (n < len)
+		snprintf(buf + n, len - n, "%s(0x%" PRIx64 ")", n ? " " : "",
+			 flags);
+}
+
+/* info for a device speaking the kernel's migration uAPI v2. */
+static void info_mig2(struct devstate_device *dev, const char *name,
+		      struct json *j)
+{
+	struct devstate_mig2_info mi;
+	char flags[96], h[16];
+	int rc;
+
+	rc = devstate_device_mig2_info(dev, &mi);
+	cli_mig2_flags(flags, sizeof(flags), mi.flags);
+	if (j) {
+		json_str(j, "device", name);
+		json_str(j, "transport", devstate_device_transport(dev));
+		json_u64(j, "protocol", DEVSTATE_PROTOCOL_MIG2);
+		json_str(j, "protocol_name", "mig2");
+		json_obj(j, "mig2");
+		json_u64(j, "flags", mi.flags);
+		json_arr(j, "flag_names");
+		if (mi.flags & DEVSTATE_MIG2_F_STOP_COPY)
+			json_str(j, NULL, "stop-copy");
+		if (mi.flags & DEVSTATE_MIG2_F_P2P)
+			json_str(j, NULL, "p2p");
+		if (mi.flags & DEVSTATE_MIG2_F_PRE_COPY)
+			json_str(j, NULL, "pre-copy");
+		json_end_arr(j);
+		if (rc == 0 && mi.data_size_status == 0)
+			json_u64(j, "stop_copy_bytes", mi.stop_copy_bytes);
+		else
+			json_null(j, "stop_copy_bytes");
+		json_end_obj(j);
+		json_str(j, "state", rc == 0 ? devstate_mig2_state_name(mi.state) :
+				     "unknown");
+		return;
+	}
+	printf("device:     %s\n", name);
+	printf("transport:  %s\n", devstate_device_transport(dev));
+	printf("protocol:   migration uAPI v2 (%u)\n", DEVSTATE_PROTOCOL_MIG2);
+	printf("flags:      %s\n", flags);
+	printf("state:      %s\n", rc == 0 ? devstate_mig2_state_name(mi.state) :
+				     "unknown");
+	if (rc == 0 && mi.data_size_status == 0)
+		printf("stop-copy:  %s (%" PRIu64 " bytes, the device's estimate)\n",
+		       cli_human(h, sizeof(h), mi.stop_copy_bytes),
+		       mi.stop_copy_bytes);
+	else if (rc == 0)
+		printf("stop-copy:  size not reported\n");
+}
+
 static const char info_help[] =
 	"Usage: devstate-cli info [--json] DEVICE\n"
-	"Show the device-state interface of DEVICE: version, caps, state,\n"
-	"regions, and whether it can be migrated (or why not).\n"
+	"Show the device-state interface of DEVICE: its protocol family;\n"
+	"for the region protocol version, caps, state and regions; for the\n"
+	"kernel's migration uAPI v2 its flags, state and stop-copy size; and\n"
+	"whether it can be migrated (or why not).\n"
 	"Exit status: 0 migratable, 1 blocked or error, 2 usage error.\n";
 
 int cmd_info(int argc, char **argv)
@@ -273,13 +353,46 @@ int cmd_info(int argc, char **argv)
 		return cli_fail(argv[optind], "%s", err);
 	b = devstate_device_blocker(dev, &reason);
 	caps_text(devstate_device_caps(dev), caps, sizeof(caps));
-	if (json) {
+	if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2) {
+		struct json j;
+
+		if (json) {
+			json_begin(&j, stdout);
+			json_obj(&j, NULL);
+		}
+		info_mig2(dev, argv[optind], json ? &j : NULL);
+		if (json)
+			info_raw_regions(dev, &j);
+		else
+			info_raw_regions(dev, NULL);
+		if (json) {
+			json_bool(&j, "migratable", b == DEVSTATE_BLOCKER_NONE);
+			if (b == DEVSTATE_BLOCKER_NONE) {
+				json_null(&j, "blocker");
+			} else {
+				json_obj(&j, "blocker");
+				json_u64(&j, "code", (uint64_t)b);
+				json_str(&j, "name", devstate_blocker_name(b));
+				json_str(&j, "reason", reason);
+				json_end_obj(&j);
+			}
+			json_end_obj(&j);
+			json_finish(&j);
+		} else if (b == DEVSTATE_BLOCKER_NONE) {
+			printf("migratable: yes\n");
+		} else {
+			printf("migratable: no\nblocker:    %s: %s\n",
+			       devstate_blocker_name(b), reason);
+		}
+	} else if (json) {
 		struct json j;
 
 		json_begin(&j, stdout);
 		json_obj(&j, NULL);
 		json_str(&j, "device", argv[optind]);
 		json_str(&j, "transport", devstate_device_transport(dev));
+		json_u64(&j, "protocol", DEVSTATE_PROTOCOL_REGIONS);
+		json_str(&j, "protocol_name", "regions");
 		json_u64(&j, "version", devstate_device_version(dev));
 		json_u64(&j, "caps", devstate_device_caps(dev));
 		json_str(&j, "state",
@@ -314,6 +427,8 @@ int cmd_info(int argc, char **argv)
 	} else {
 		printf("device:     %s\n", argv[optind]);
 		printf("transport:  %s\n", devstate_device_transport(dev));
+		printf("protocol:   device-state regions (%u)\n",
+		       DEVSTATE_PROTOCOL_REGIONS);
 		if (devstate_device_version(dev))
 			printf("version:    %u\n", devstate_device_version(dev));
 		else

@@ -329,8 +329,7 @@ static void latch(struct fake_mig2 *m, const char *why)
 	if (m->bad)
 		return;
 	m->bad = true;
-	snprintf(m->bad_why, sizeof(m->bad_why), "%s at byte %" PRIu64 " of the data",
-		 why, m->st.bytes_written);
+	snprintf(m->bad_why, sizeof(m->bad_why), "%s", why);
 }
 
 static void take(struct fake_mig2 *m, const uint8_t *p, size_t n)
@@ -444,7 +443,7 @@ static int finish_resume(struct fake_mig2 *m, char *err, size_t errlen)
 		m->st.loads_refused++;
 		close_fd(m);
 		return m2_err(err, errlen, -EINVAL,
-			      "resuming -> stop: the device refused the data: %s; it is in state error",
+			      "refused the data: %s",
 			      m->bad_why);
 	}
 	memcpy(m->mem, m->stage, (size_t)m->mem_len);

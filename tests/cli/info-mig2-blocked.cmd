@@ -1,0 +1,1 @@
+$CLI info 'fake:mig2=0x9'
