@@ -208,15 +208,17 @@ guest_console() {
 # Boot $kernel with $work/initramfs.cpio under qemu (TCG), the console on
 # ttyS0 ($work/console.log), the test's output on ttyS1
 # ($work/results.txt); fails unless the guest powers off within $limit s.
-# Sets GUEST_SECONDS.
+# GUEST_QEMU (more qemu arguments, split on blanks) and GUEST_APPEND (more
+# kernel arguments) are optional.  No network; no reboot: panic=-1 and
+# -no-reboot turn any guest failure into a qemu exit.  Sets GUEST_SECONDS.
 guest_boot() {
 	boot=$(date +%s)
 	timeout -k 5 "$limit" "$qemu" \
 		-machine q35,accel=tcg -smp 1 -m 512M -nodefaults -display none \
 		-no-reboot -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-		-append "console=ttyS0 panic=-1 quiet" \
+		-append "console=ttyS0 ${GUEST_APPEND:-}${GUEST_APPEND:+ }panic=-1 quiet" \
 		-serial "file:$work/console.log" -serial "file:$work/results.log" \
-		>"$work/qemu.log" 2>&1
+		${GUEST_QEMU:-} >"$work/qemu.log" 2>&1
 	rc=$?
 	GUEST_SECONDS=$(($(date +%s) - boot))
 	tr -d '\r' <"$work/results.log" >"$work/results.txt" 2>/dev/null
