@@ -313,17 +313,18 @@ START_TEST(test_blocker_names)
 		"no-config-region", "ctl-too-small", "bad-version",
 		"unknown-caps", "no-memory-region", "no-bitmap-region",
 		"config-region-empty", "memory-region-empty",
-		"bitmap-region-empty", "io-error",
+		"bitmap-region-empty", "io-error", "mig2-flags",
 	};
 	unsigned i;
 
 	ck_assert_int_eq(DEVSTATE_BLOCKER_IO, 12);
+	ck_assert_int_eq(DEVSTATE_BLOCKER_MIG2_FLAGS, 13);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		enum devstate_blocker code = (enum devstate_blocker)i;
 
 		ck_assert_str_eq(devstate_blocker_name(code), names[i]);
 	}
-	ck_assert_ptr_null(devstate_blocker_name((enum devstate_blocker)13));
+	ck_assert_ptr_null(devstate_blocker_name((enum devstate_blocker)14));
 	ck_assert_ptr_null(devstate_blocker_name((enum devstate_blocker)-1));
 }
 END_TEST
