@@ -24,7 +24,11 @@
  *     device fds (borrowed, never closed by the CLI).
  *
  * After each round the destination's registers and FIFO bytes are read
- * back and compared with what was written into the source.  Prints
+ * back and compared with what was written into the source.  A last round
+ * "fail" gives the destination a truncated state (the pre-copy part only):
+ * leaving RESUMING must be refused, the data fd closed, VFIO_DEVICE_RESET
+ * must bring the device back to RUNNING and its registers stay as they
+ * were.  Prints
  * "=== " lines for tests/guest/mtty-migrate.sh; exit status 0 when both
  * rounds match, 1 on a mismatch, 2 when the test cannot run.
  */
@@ -208,9 +212,12 @@ static size_t drain(void *p, uint8_t *buf, size_t cap, size_t at)
 	return at;
 }
 
+/* The state round "ops" moved (round "fail" replays a piece of it). */
+static uint8_t blob[4096];
+static size_t blob_len, blob_pre;
+
 static void migrate_ops(void *s, void *d, uint64_t flags)
 {
-	uint8_t blob[4096];
 	uint64_t initial, dirty, size;
 	size_t pre, all;
 
@@ -232,6 +239,54 @@ static void migrate_ops(void *s, void *d, uint64_t flags)
 	check(T->mig2_write(d, blob, all, err, sizeof(err)), "write");
 	go(d, flags, "destination", DEVSTATE_MIG2_STOP);
 	go(d, flags, "destination", DEVSTATE_MIG2_RUNNING);
+	blob_len = all;
+	blob_pre = pre;
+}
+
+/* ---- round "fail": a truncated state on the real device ---- */
+
+/* RESUMING with only the pre-copy part (mtty's header) written: leaving
+ * RESUMING must fail (mtty's load wants every port), the data fd is then
+ * closed (a write is -EBADF, never a write to the old fd), and a reset
+ * brings the device back to RUNNING with its registers untouched.  0 when
+ * all of that holds. */
+static int fail_round(void *d, int dst, uint64_t flags,
+		      const struct port_values *before)
+{
+	uint32_t st;
+	int rc, bad = 0, port;
+
+	go(d, flags, "destination", DEVSTATE_MIG2_RESUMING);
+	check(T->mig2_write(d, blob, blob_pre, err, sizeof(err)), "write");
+	rc = T->mig2_set_state(d, DEVSTATE_MIG2_STOP, err, sizeof(err));
+	printf("=== truncated load: RESUMING -> STOP answered %d (%s)\n", rc,
+	       rc < 0 ? err : "accepted");
+	bad |= rc != -EINVAL;
+	rc = T->mig2_write(d, blob, 1, err, sizeof(err));
+	printf("=== write after the failed arc: %d\n", rc);
+	bad |= rc != -EBADF;
+	st = state_of(d);
+	printf("=== state after the failed arc: %s\n",
+	       devstate_mig2_state_name(st));
+	check(T->mig2_reset(d, err, sizeof(err)), "reset");
+	st = state_of(d);
+	printf("=== state after VFIO_DEVICE_RESET: %s\n",
+	       devstate_mig2_state_name(st));
+	bad |= st != DEVSTATE_MIG2_RUNNING;
+	for (port = 0; port < PORTS; port++) {
+		uint8_t lcr = reg_read(dst, port, REG_LCR);
+		uint8_t mcr = reg_read(dst, port, REG_MCR);
+		uint8_t scr = reg_read(dst, port, REG_SCR);
+		int differ = lcr != before[port].lcr ||
+			     mcr != before[port].mcr ||
+			     scr != before[port].scr;
+
+		printf("=== port %d %-11s lcr 0x%02x mcr 0x%02x scr 0x%02x (after the failed load)%s\n",
+		       port, "destination", lcr, mcr, scr,
+		       differ ? " MISMATCH" : "");
+		bad |= differ;
+	}
+	return bad;
 }
 
 /* ---- round "cli": devstate-cli with the inherited fds ---- */
@@ -351,6 +406,14 @@ int main(int argc, char **argv)
 	for (port = 0; port < PORTS; port++)
 		rc |= port_check(dst, port, "destination", &round_cli[port]);
 	printf("=== round cli %s\n", rc ? "MISMATCH" : "ok");
+	bad |= rc;
+
+	/* round "fail", on the destination as the CLI left it */
+	printf("=== round fail\n");
+	d = open_ops(dst);
+	rc = fail_round(d, dst, flags, round_cli);
+	T->close(d);
+	printf("=== round fail %s\n", rc ? "MISMATCH" : "ok");
 	bad |= rc;
 	return bad ? 1 : 0;
 }

@@ -12,7 +12,9 @@
 # source to the destination twice (the VFIO transport's v2 ops one arc at
 # a time, then `devstate-cli migrate vfio:fd=S vfio:fd=D` with the device
 # fds inherited; `devstate-cli info` first) and reads the destination's
-# registers and FIFO bytes back.  The verdict needs mtty's flags and data
+# registers and FIFO bytes back; then gives the destination a truncated
+# state, which the kernel must refuse (the data fd closed, a reset back to
+# RUNNING, the registers untouched).  The verdict needs mtty's flags and data
 # size, a pre-copy and a stop-copy part of the state, and both rounds'
 # values equal on both sides.
 #
@@ -68,6 +70,11 @@ guest_need '^=== round ops ok$' "the registers migrated by the transport's ops"
 guest_need '^=== cli info rc 0$' "devstate-cli info on the source"
 guest_need '^=== cli migrate rc 0$' "devstate-cli migrate's exit status 0"
 guest_need '^=== round cli ok$' "the registers migrated by devstate-cli migrate"
+guest_need '^=== truncated load: RESUMING -> STOP answered -22 ' \
+	"mtty refusing a truncated state"
+guest_need '^=== write after the failed arc: -9$' "no data fd after a failed arc"
+guest_need '^=== state after VFIO_DEVICE_RESET: running$' "RUNNING after a reset"
+guest_need '^=== round fail ok$' "the failure round"
 dest=$(grep -c '^=== port [01] destination .*fifo' "$r")
 [ "$dest" -eq 4 ] || { echo "$dest destination port reports, not 2 x 2"; bad=1; }
 if grep -q 'MISMATCH' "$r"; then
@@ -76,4 +83,4 @@ if grep -q 'MISMATCH' "$r"; then
 	bad=1
 fi
 [ $bad -eq 0 ] || { guest_console; fail "the migration did not carry the device's state (or the run broke)"; }
-echo "ok: mtty's UART state migrated twice (transport ops, devstate-cli migrate), real kernel $kver, in $(($(date +%s) - start)) s (mtty.ko: $MTTY_TIMES; boot + test $GUEST_SECONDS s)"
+echo "ok: mtty's UART state migrated twice (transport ops, devstate-cli migrate) and a truncated state refused, real kernel $kver, in $(($(date +%s) - start)) s (mtty.ko: $MTTY_TIMES; boot + test $GUEST_SECONDS s)"
