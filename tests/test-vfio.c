@@ -12,6 +12,12 @@
  * info buffer too small for the chain gets argsz raised and cap_offset 0,
  * VGA answers EINVAL on a device that has none, mmap is refused outside
  * the sparse areas.  Knobs inject EINTR, short transfers and errors.
+ *
+ * A group may also speak the kernel's migration uAPI v2 (fk_mig2_on):
+ * VFIO_DEVICE_FEATURE MIGRATION / MIG_DEVICE_STATE / MIG_DATA_SIZE, a data
+ * fd returned where mtty returns one, reads scripted one answer at a time
+ * (short, EINTR, ENOMSG, 0, errors, hostile counts), PRECOPY_INFO and
+ * VFIO_DEVICE_RESET, as drivers/vfio/vfio_main.c and the mtty sample do.
  */
 #include "config.h"
 
@@ -28,6 +34,7 @@
 #include "testutil.h"
 #include "devstate.h"
 #include "libdevstate/device.h"
+#include "libdevstate/mig2.h"
 #include "transports/fake.h"
 #include "transports/transport.h"
 #include "transports/vfio-sys.h"
@@ -101,9 +108,35 @@ struct fk_group {
 	uint64_t size[FK_MAX_REGIONS];
 	unsigned info_calls[FK_MAX_REGIONS];
 	int container;			/* fd, or -1 */
+	/* uAPI v2 */
+	bool m2;			/* answers the migration features */
+	uint64_t m2_flags;
+	uint32_t m2_state;
+	int m2_data;			/* slot of the live data fd, or -1 */
+	size_t m2_pos;			/* read position in the saved data */
+	uint8_t m2_resumed[512];	/* what RESUMING received */
+	size_t m2_resumed_len;
+	unsigned m2_resets;
 };
 
-enum fk_kind { FK_FREE = 0, FK_CONTAINER, FK_GROUP, FK_DEVICE };
+enum fk_kind { FK_FREE = 0, FK_CONTAINER, FK_GROUP, FK_DEVICE, FK_DATA };
+
+/* The v2 device's data: FK_PRECOPY_LEN bytes in pre-copy, then the rest of
+ * FK_SAVED_LEN in stop-copy; byte i is fk_byte(i). */
+#define FK_PRECOPY_LEN	40u
+#define FK_SAVED_LEN	96u
+#define FK_SCRIPT_MAX	16
+/* one scripted answer of a data-fd read: > 0 moves at most that many
+ * bytes, FK_R_ZERO returns 0, FK_R_OVER more than was asked, a negative
+ * value fails with that errno */
+#define FK_R_ZERO	0
+#define FK_R_OVER	100000
+#define FK_R_ERR(e)	(-(e))
+
+static uint8_t fk_byte(size_t i)
+{
+	return (uint8_t)(i * 31u + 7u);
+}
 
 static struct {
 	struct fk_group groups[FK_MAX_GROUPS];
@@ -124,6 +157,21 @@ static struct {
 	uint64_t fail_from;		/* ... at region offsets >= this */
 	bool zero_return;		/* pread/pwrite return 0 */
 	bool mmap_fail;
+	/* uAPI v2 knobs */
+	int probe_errno;		/* GET MIGRATION fails with this */
+	int set_errno;			/* the next SET fails with this */
+	bool set_fd_forced;		/* the next SET answers set_fd */
+	int set_fd;
+	bool get_forced;		/* GET MIG_DEVICE_STATE answers get_state */
+	uint32_t get_state;
+	int size_errno;			/* GET MIG_DATA_SIZE fails with this */
+	uint64_t size_value;		/* ... or answers this (0: the data) */
+	uint64_t precopy_dirty;
+	bool precopy_huge;
+	bool enomsg;			/* pre-copy end is ENOMSG, not 0 */
+	int script[FK_SCRIPT_MAX];	/* data-fd read answers, in order */
+	unsigned script_len, script_pos;
+	unsigned data_reads, data_writes, data_closes, stale_reads;
 
 	/* file descriptors */
 	enum fk_kind kind[FK_MAX_FDS];
@@ -300,6 +348,232 @@ static int fk_region_info(struct fk_group *g, void *arg)
 	return 0;
 }
 
+/* ---- uAPI v2 ---- */
+
+/* The driver disables its file on every arc out of its state (the fd
+ * stays open in the process; reads then fail with ENODEV). */
+static void fk_m2_disable(struct fk_group *g)
+{
+	g->m2_data = -1;
+	g->m2_pos = 0;
+}
+
+static bool fk_m2_saving(uint32_t s)
+{
+	return s == DEVSTATE_MIG2_STOP_COPY || s == DEVSTATE_MIG2_PRE_COPY ||
+	       s == DEVSTATE_MIG2_PRE_COPY_P2P;
+}
+
+/* One SET as the kernel + mtty answer it: the route is not modelled (the
+ * transport does not route), only where a data fd comes back. */
+static int fk_set_state(struct fk_group *g, struct vfio_device_feature_mig_state *m)
+{
+	uint32_t cur = g->m2_state, to = m->device_state;
+	int fd = -1;
+
+	m->data_fd = -1;
+	if (fk.set_errno) {
+		int e = fk.set_errno;
+
+		fk.set_errno = 0;
+		fk_m2_disable(g);
+		g->m2_state = DEVSTATE_MIG2_ERROR;
+		return fk_fail(e);
+	}
+	if (to >= DEVSTATE_MIG2_NR_STATES || to == DEVSTATE_MIG2_ERROR ||
+	    !devstate_mig2_state_valid(g->m2_flags, to))
+		return fk_fail(EINVAL);
+	if (cur != to) {
+		bool into_saving = !fk_m2_saving(cur) && fk_m2_saving(to);
+		bool into_resuming = to == DEVSTATE_MIG2_RESUMING;
+		bool stays = fk_m2_saving(cur) && fk_m2_saving(to);
+
+		if (!stays)
+			fk_m2_disable(g);
+		if (into_saving || into_resuming) {
+			fd = fk_new_fd(FK_DATA, (int)(g - fk.groups));
+			if (fd < 0)
+				return -1;
+			g->m2_data = fd - FK_FD_BASE;
+			g->m2_pos = 0;
+			g->m2_resumed_len = 0;
+		}
+		g->m2_state = to;
+	}
+	m->data_fd = fd;
+	if (fk.set_fd_forced) {
+		/* the answer replaced: the fd the model made never existed */
+		fk.set_fd_forced = false;
+		m->data_fd = fk.set_fd;
+		if (fd >= 0 && fd != fk.set_fd)
+			fk.kind[fd - FK_FD_BASE] = FK_FREE;
+	}
+	return 0;
+}
+
+static int fk_feature(struct fk_group *g, void *arg)
+{
+	struct vfio_device_feature hdr;
+	uint8_t *payload = (uint8_t *)arg + sizeof(hdr);
+	uint32_t op, feat;
+
+	memcpy(&hdr, arg, sizeof(hdr));
+	op = hdr.flags & (VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET);
+	feat = hdr.flags & VFIO_DEVICE_FEATURE_MASK;
+	if (!g->m2)
+		return fk_fail(ENOTTY);
+	if (op != VFIO_DEVICE_FEATURE_GET && op != VFIO_DEVICE_FEATURE_SET)
+		return fk_fail(EINVAL);
+	if (feat == VFIO_DEVICE_FEATURE_MIGRATION) {
+		struct vfio_device_feature_migration m = { .flags = g->m2_flags };
+
+		if (fk.probe_errno)
+			return fk_fail(fk.probe_errno);
+		if (op != VFIO_DEVICE_FEATURE_GET ||
+		    hdr.argsz < sizeof(hdr) + sizeof(m))
+			return fk_fail(EINVAL);
+		memcpy(payload, &m, sizeof(m));
+		return 0;
+	}
+	if (feat == VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE) {
+		struct vfio_device_feature_mig_state m;
+
+		if (hdr.argsz < sizeof(hdr) + sizeof(m))
+			return fk_fail(EINVAL);
+		memcpy(&m, payload, sizeof(m));
+		if (op == VFIO_DEVICE_FEATURE_GET) {
+			m.device_state = fk.get_forced ? fk.get_state :
+							 g->m2_state;
+			m.data_fd = -1;
+			memcpy(payload, &m, sizeof(m));
+			return 0;
+		}
+		if (fk_set_state(g, &m) < 0) {
+			int e = errno;
+
+			m.data_fd = -1;
+			memcpy(payload, &m, sizeof(m));
+			return fk_fail(e);
+		}
+		memcpy(payload, &m, sizeof(m));
+		return 0;
+	}
+	if (feat == VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) {
+		struct vfio_device_feature_mig_data_size d;
+
+		if (fk.size_errno)
+			return fk_fail(fk.size_errno);
+		if (op != VFIO_DEVICE_FEATURE_GET ||
+		    hdr.argsz < sizeof(hdr) + sizeof(d))
+			return fk_fail(EINVAL);
+		d.stop_copy_length = fk.size_value ? fk.size_value :
+						     FK_SAVED_LEN;
+		memcpy(payload, &d, sizeof(d));
+		return 0;
+	}
+	return fk_fail(ENOTTY);
+}
+
+/* The saved data a read can reach now: the pre-copy part in PRE_COPY*,
+ * all of it in STOP_COPY. */
+static size_t fk_m2_avail(const struct fk_group *g)
+{
+	size_t end = g->m2_state == DEVSTATE_MIG2_STOP_COPY ? FK_SAVED_LEN :
+							     FK_PRECOPY_LEN;
+
+	return g->m2_pos < end ? end - g->m2_pos : 0;
+}
+
+static int fk_precopy_info(struct fk_group *g, int slot, void *arg)
+{
+	struct vfio_precopy_info info;
+
+	memcpy(&info, arg, sizeof(info));
+	if (info.argsz < sizeof(info))
+		return fk_fail(EINVAL);
+	if (g->m2_data != slot)
+		return fk_fail(ENODEV);
+	if (g->m2_state != DEVSTATE_MIG2_PRE_COPY &&
+	    g->m2_state != DEVSTATE_MIG2_PRE_COPY_P2P)
+		return fk_fail(EINVAL);
+	info.initial_bytes = fk.precopy_huge ? UINT64_MAX : fk_m2_avail(g);
+	info.dirty_bytes = fk.precopy_dirty;
+	memcpy(arg, &info, sizeof(info));
+	return 0;
+}
+
+static ssize_t fk_read(int fd, void *buf, size_t len)
+{
+	int slot = fk_slot(fd, FK_DATA);
+	struct fk_group *g;
+	size_t n, i;
+
+	if (slot < 0)
+		return fk_fail(EBADF);
+	fk.data_reads++;
+	if (fk_eintr())
+		return -1;
+	g = &fk.groups[fk.grp[slot]];
+	if (g->m2_data != slot) {
+		fk.stale_reads++;
+		return fk_fail(ENODEV);
+	}
+	n = fk_m2_avail(g);
+	if (fk.script_pos < fk.script_len) {
+		int a = fk.script[fk.script_pos++];
+
+		if (a == FK_R_OVER)
+			return (ssize_t)len + 1;
+		if (a < 0)
+			return fk_fail(-a);
+		if (a == FK_R_ZERO)
+			return 0;
+		if ((size_t)a < n)
+			n = (size_t)a;
+	}
+	if (n > len)
+		n = len;
+	if (fk.short_max && n > fk.short_max) {
+		n = fk.short_max;
+		fk.shorts++;
+	}
+	if (!n && fk.enomsg && g->m2_state != DEVSTATE_MIG2_STOP_COPY)
+		return fk_fail(ENOMSG);
+	for (i = 0; i < n; i++)
+		((uint8_t *)buf)[i] = fk_byte(g->m2_pos + i);
+	g->m2_pos += n;
+	return (ssize_t)n;
+}
+
+static ssize_t fk_write(int fd, const void *buf, size_t len)
+{
+	int slot = fk_slot(fd, FK_DATA);
+	struct fk_group *g;
+	size_t n = len;
+
+	if (slot < 0)
+		return fk_fail(EBADF);
+	fk.data_writes++;
+	if (fk_eintr())
+		return -1;
+	g = &fk.groups[fk.grp[slot]];
+	if (g->m2_data != slot || g->m2_state != DEVSTATE_MIG2_RESUMING)
+		return fk_fail(ENODEV);
+	if (fk.zero_return)
+		return 0;
+	if (fk.short_max && n > fk.short_max) {
+		n = fk.short_max;
+		fk.shorts++;
+	}
+	if (g->m2_resumed_len == sizeof(g->m2_resumed))
+		return fk_fail(ENOMEM);
+	if (n > sizeof(g->m2_resumed) - g->m2_resumed_len)
+		n = sizeof(g->m2_resumed) - g->m2_resumed_len;
+	memcpy(g->m2_resumed + g->m2_resumed_len, buf, n);
+	g->m2_resumed_len += n;
+	return (ssize_t)n;
+}
+
 static int fk_ioctl(int fd, unsigned long req, void *arg)
 {
 	int slot = fd - FK_FD_BASE;
@@ -363,6 +637,19 @@ static int fk_ioctl(int fd, unsigned long req, void *arg)
 		}
 		if (req == VFIO_DEVICE_GET_REGION_INFO)
 			return fk_region_info(g, arg);
+		if (req == VFIO_DEVICE_FEATURE)
+			return fk_feature(g, arg);
+		if (req == VFIO_DEVICE_RESET && g->m2) {
+			fk_m2_disable(g);
+			g->m2_state = DEVSTATE_MIG2_RUNNING;
+			g->m2_resets++;
+			return 0;
+		}
+		return fk_fail(ENOTTY);
+	case FK_DATA:
+		g = &fk.groups[fk.grp[slot]];
+		if (req == VFIO_MIG_GET_PRECOPY_INFO)
+			return fk_precopy_info(g, slot, arg);
 		return fk_fail(ENOTTY);
 	default:
 		return fk_fail(EBADF);
@@ -417,6 +704,8 @@ static int fk_close(int fd)
 	}
 	if (fk.kind[slot] == FK_GROUP)
 		fk.groups[fk.grp[slot]].container = -1;
+	if (fk.kind[slot] == FK_DATA)
+		fk.data_closes++;
 	if (fk.kind[slot] == FK_CONTAINER)
 		for (g = 0; g < fk.ngroups; g++)
 			if (fk.groups[g].container == fd)
@@ -598,6 +887,8 @@ static const struct devstate_vfio_sys fk_sys = {
 	.mmap = fk_mmap,
 	.munmap = fk_munmap,
 	.ioctl_int = fk_ioctl_int,
+	.read = fk_read,
+	.write = fk_write,
 };
 
 /* Set up a group holding dev; fake_args (or NULL) opens the fake device
@@ -614,6 +905,7 @@ static struct fk_group *fk_add(const char *path, const struct fk_device *dev,
 	g->path = path;
 	g->dev = dev;
 	g->container = -1;
+	g->m2_data = -1;
 	memset(&fr, 0, sizeof(fr));
 	if (fake_args) {
 		ck_assert_msg(devstate_fake_ops.open(fake_args, &g->fake, err,
@@ -1722,6 +2014,634 @@ START_TEST(test_migrate_no_mmap)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The migration uAPI v2 ops, straight on the transport.               */
+
+#define M2_ALL	(DEVSTATE_MIG2_F_STOP_COPY | DEVSTATE_MIG2_F_P2P | \
+		 DEVSTATE_MIG2_F_PRE_COPY)
+
+static const struct devstate_transport_ops *const T = &devstate_vfio_ops;
+
+/* A group holding dev_edu that speaks v2 with flags (0: it does not),
+ * opened from its device fd, straight on the transport (no probing by
+ * the device layer: these tests are the transport's own). */
+static void *m2_open(uint64_t flags, struct fk_group **gp)
+{
+	struct fk_group *g = fk_add("/dev/vfio/9", &dev_edu, NULL);
+	char args[32], err[DEVSTATE_ERR_MAX] = "";
+	void *priv = NULL;
+	int fd;
+
+	g->m2 = flags != 0;
+	g->m2_flags = flags;
+	g->m2_state = DEVSTATE_MIG2_RUNNING;
+	fd = fk_device_fd(0);
+	snprintf(args, sizeof(args), "fd=%d", fd);
+	ck_assert_msg(T->open(args, &priv, err, sizeof(err)) == 0, "%s", err);
+	if (gp)
+		*gp = g;
+	return priv;
+}
+
+/* The device fd stays (borrowed); everything else is closed. */
+static void m2_close(void *priv)
+{
+	T->close(priv);
+	ck_assert_uint_eq(fk_open_fds(), 1);
+	ck_assert_uint_eq(fk.bad_closes, 0);
+}
+
+static void m2_set_ok(void *priv, uint32_t state)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+
+	ck_assert_msg(T->mig2_set_state(priv, state, err, sizeof(err)) == 0,
+		      "set %u: %s", state, err);
+}
+
+/* Read until the op reports the end (got == 0), in pieces of at most
+ * chunk bytes; the bytes must be fk_byte(from ...). */
+static size_t m2_read_all(void *priv, size_t chunk, size_t from)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	uint8_t buf[256];
+	size_t got, total = 0, i;
+	int calls = 0;
+
+	ck_assert_uint_le(chunk, sizeof(buf));
+	do {
+		ck_assert_msg(T->mig2_read(priv, buf, chunk, &got, err,
+					   sizeof(err)) == 0, "%s", err);
+		ck_assert_uint_le(got, chunk);
+		for (i = 0; i < got; i++)
+			ck_assert_uint_eq(buf[i], fk_byte(from + total + i));
+		total += got;
+		ck_assert_int_lt(++calls, 1000);
+	} while (got);
+	return total;
+}
+
+START_TEST(test_mig2_probe)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	uint64_t flags = 99, size;
+	void *priv;
+
+	/* a device without the feature: ENOTTY -> EOPNOTSUPP, flags
+	 * untouched (the region protocol is probed next) */
+	priv = m2_open(0, NULL);
+	ck_assert_int_eq(T->mig2_probe(priv, &flags, err, sizeof(err)),
+			 -EOPNOTSUPP);
+	ck_assert_uint_eq(flags, 99);
+	ck_assert_has(err, "VFIO_DEVICE_FEATURE GET MIGRATION");
+	ck_assert_int_eq(T->mig2_data_size(priv, &size, err, sizeof(err)),
+			 -EOPNOTSUPP);
+	m2_close(priv);
+	fk_reset();
+
+	/* mtty's answer */
+	priv = m2_open(M2_ALL, NULL);
+	fk.eintr_left = 2;		/* retried */
+	ck_assert_int_eq(T->mig2_probe(priv, &flags, err, sizeof(err)), 0);
+	ck_assert_uint_eq(flags, M2_ALL);
+	ck_assert_int_eq(T->mig2_data_size(priv, &size, err, sizeof(err)), 0);
+	ck_assert_uint_eq(size, FK_SAVED_LEN);
+
+	/* EINVAL and EOPNOTSUPP also mean "no v2"; anything else fails */
+	fk.probe_errno = EINVAL;
+	ck_assert_int_eq(T->mig2_probe(priv, &flags, err, sizeof(err)),
+			 -EOPNOTSUPP);
+	fk.probe_errno = EOPNOTSUPP;
+	ck_assert_int_eq(T->mig2_probe(priv, &flags, err, sizeof(err)),
+			 -EOPNOTSUPP);
+	fk.probe_errno = EIO;
+	ck_assert_int_eq(T->mig2_probe(priv, &flags, err, sizeof(err)), -EIO);
+	ck_assert_has(err, "fd 1000: VFIO_DEVICE_FEATURE GET MIGRATION failed: Input/output error");
+	fk.probe_errno = 0;
+
+	/* MIG_DATA_SIZE: unsupported, failing, hostile */
+	fk.size_errno = ENOTTY;
+	ck_assert_int_eq(T->mig2_data_size(priv, &size, err, sizeof(err)),
+			 -EOPNOTSUPP);
+	fk.size_errno = EFAULT;
+	ck_assert_int_eq(T->mig2_data_size(priv, &size, err, sizeof(err)),
+			 -EFAULT);
+	ck_assert_has(err, "MIG_DATA_SIZE failed");
+	fk.size_errno = 0;
+	fk.size_value = (UINT64_C(1) << 48) + 1;
+	size = 5;
+	ck_assert_int_eq(T->mig2_data_size(priv, &size, err, sizeof(err)),
+			 -EIO);
+	ck_assert_uint_eq(size, 5);
+	ck_assert_has(err, "MIG_DATA_SIZE answered 281474976710657 bytes");
+	fk.size_value = UINT64_C(1) << 48;	/* the bound itself is fine */
+	ck_assert_int_eq(T->mig2_data_size(priv, &size, err, sizeof(err)), 0);
+	ck_assert_uint_eq(size, UINT64_C(1) << 48);
+	m2_close(priv);
+}
+END_TEST
+
+START_TEST(test_mig2_state)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	uint32_t state = 77;
+	void *priv;
+
+	priv = m2_open(M2_ALL, NULL);
+	ck_assert_int_eq(T->mig2_get_state(priv, &state, err, sizeof(err)), 0);
+	ck_assert_uint_eq(state, DEVSTATE_MIG2_RUNNING);
+	m2_set_ok(priv, DEVSTATE_MIG2_RUNNING_P2P);
+	ck_assert_int_eq(T->mig2_get_state(priv, &state, err, sizeof(err)), 0);
+	ck_assert_uint_eq(state, DEVSTATE_MIG2_RUNNING_P2P);
+	ck_assert_uint_eq(fk.data_closes, 0);
+
+	/* a state number uAPI v2 does not have is refused, *state kept */
+	fk.get_forced = true;
+	fk.get_state = DEVSTATE_MIG2_NR_STATES;
+	ck_assert_int_eq(T->mig2_get_state(priv, &state, err, sizeof(err)),
+			 -EIO);
+	ck_assert_uint_eq(state, DEVSTATE_MIG2_RUNNING_P2P);
+	ck_assert_has(err, "answered state 8, which uAPI v2 does not have");
+	fk.get_state = DEVSTATE_MIG2_PRE_COPY_P2P;	/* the last one is fine */
+	ck_assert_int_eq(T->mig2_get_state(priv, &state, err, sizeof(err)), 0);
+	ck_assert_uint_eq(state, DEVSTATE_MIG2_PRE_COPY_P2P);
+	fk.get_forced = false;
+
+	/* a refused arc names the ioctl and the state */
+	ck_assert_int_eq(T->mig2_set_state(priv, 99, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(T->mig2_set_state(priv, DEVSTATE_MIG2_ERROR, err,
+					   sizeof(err)), -EINVAL);
+	ck_assert_has(err, "SET MIG_DEVICE_STATE error failed: Invalid argument");
+	m2_close(priv);
+}
+END_TEST
+
+/* The saving session: RUNNING -> PRE_COPY returns a fd, pre-copy data
+ * ends (0 or ENOMSG), PRE_COPY_P2P and STOP_COPY carry on the same fd,
+ * stop-copy ends at EOF, STOP closes the fd and a later read is -EBADF. */
+static void mig2_saving(bool enomsg)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	uint64_t initial = 1, dirty = 1;
+	struct fk_group *g;
+	size_t got, n;
+	uint8_t buf[8];
+	void *priv;
+	int fd;
+
+	priv = m2_open(M2_ALL, &g);
+	fk.enomsg = enomsg;
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EBADF);
+	ck_assert_has(err, "read: no migration data fd");
+	ck_assert_int_eq(T->mig2_precopy_info(priv, &initial, &dirty, err,
+					      sizeof(err)), -EBADF);
+
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);
+	fd = g->m2_data;
+	ck_assert_int_ge(fd, 0);
+	fk.precopy_dirty = 3;
+	ck_assert_int_eq(T->mig2_precopy_info(priv, &initial, &dirty, err,
+					      sizeof(err)), 0);
+	ck_assert_uint_eq(initial, FK_PRECOPY_LEN);
+	ck_assert_uint_eq(dirty, 3);
+
+	/* short reads and EINTR inside one call; the end of what the device
+	 * has now is got == 0, as often as asked */
+	fk.script[0] = 5;
+	fk.script[1] = FK_R_ERR(EINTR);
+	fk.script[2] = 1;
+	fk.script_len = 3;
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), 0);
+	ck_assert_uint_eq(got, sizeof(buf));
+	for (n = 0; n < sizeof(buf); n++)
+		ck_assert_uint_eq(buf[n], fk_byte(n));
+	ck_assert_uint_eq(m2_read_all(priv, 7, 8), FK_PRECOPY_LEN - 8);
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), 0);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(T->mig2_precopy_info(priv, &initial, &dirty, err,
+					      sizeof(err)), 0);
+	ck_assert_uint_eq(initial, 0);
+
+	/* PRE_COPY -> PRE_COPY_P2P -> STOP_COPY: no new fd, the same one
+	 * carries on with the stop-copy data up to EOF */
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY_P2P);
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP_COPY);
+	ck_assert_int_eq(g->m2_data, fd);
+	ck_assert_uint_eq(fk.data_closes, 0);
+	ck_assert_uint_eq(m2_read_all(priv, 64, FK_PRECOPY_LEN),
+			  FK_SAVED_LEN - FK_PRECOPY_LEN);
+	/* PRECOPY_INFO is the kernel's to refuse in STOP_COPY */
+	ck_assert_int_eq(T->mig2_precopy_info(priv, &initial, &dirty, err,
+					      sizeof(err)), -EINVAL);
+	ck_assert_has(err, "VFIO_MIG_GET_PRECOPY_INFO on the stop-copy data fd failed");
+
+	/* STOP_COPY -> STOP leaves the data session: the fd is closed and
+	 * never read again */
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP);
+	ck_assert_uint_eq(fk.data_closes, 1);
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EBADF);
+	ck_assert_uint_eq(fk.stale_reads, 0);
+	m2_close(priv);
+}
+
+START_TEST(test_mig2_saving_zero_end)
+{
+	mig2_saving(false);
+}
+END_TEST
+
+START_TEST(test_mig2_saving_enomsg_end)
+{
+	mig2_saving(true);
+}
+END_TEST
+
+/* Every arc out of a data state closes its fd; a new fd replaces the old
+ * one. */
+START_TEST(test_mig2_fd_lifetime)
+{
+	struct fk_group *g;
+	void *priv;
+
+	priv = m2_open(M2_ALL, &g);
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);
+	ck_assert_int_ge(g->m2_data, 0);
+	m2_set_ok(priv, DEVSTATE_MIG2_RUNNING);	/* pre-copy abandoned */
+	ck_assert_uint_eq(fk.data_closes, 1);
+	ck_assert_uint_eq(fk_open_fds(), 1);
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);	/* a new session */
+	ck_assert_int_ge(g->m2_data, 0);
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);	/* no change: kept */
+	ck_assert_uint_eq(fk.data_closes, 1);
+	m2_set_ok(priv, DEVSTATE_MIG2_RUNNING);
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP);
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP_COPY);	/* STOP -> STOP_COPY: a fd */
+	ck_assert_uint_eq(m2_read_all(priv, 200, 0), FK_SAVED_LEN);
+	ck_assert_uint_eq(fk.data_closes, 2);
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP);
+	ck_assert_uint_eq(fk.data_closes, 3);
+	m2_set_ok(priv, DEVSTATE_MIG2_RESUMING);
+	ck_assert_uint_eq(fk_open_fds(), 2);
+	/* closing the device closes the data fd too */
+	m2_close(priv);
+	ck_assert_uint_eq(fk.data_closes, 4);
+	ck_assert_uint_eq(fk.stale_reads, 0);
+}
+END_TEST
+
+START_TEST(test_mig2_resuming)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	struct fk_group *g;
+	uint8_t data[300];
+	size_t i;
+	void *priv;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i ^ 0x5a);
+	priv = m2_open(M2_ALL, &g);
+	ck_assert_int_eq(T->mig2_write(priv, data, 4, err, sizeof(err)),
+			 -EBADF);
+	ck_assert_has(err, "write: no migration data fd");
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP);
+	m2_set_ok(priv, DEVSTATE_MIG2_RESUMING);
+
+	/* short writes and EINTR are continued to the last byte */
+	fk.short_max = 7;
+	fk.eintr_alternate = true;
+	ck_assert_msg(T->mig2_write(priv, data, sizeof(data), err,
+				    sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(g->m2_resumed_len, sizeof(data));
+	ck_assert_mem_eq(g->m2_resumed, data, sizeof(data));
+	ck_assert_uint_ge(fk.shorts, sizeof(data) / 7);
+	fk.short_max = 0;
+	fk.eintr_alternate = false;
+
+	/* no progress is an error, not a spin; so is a failing write */
+	fk.zero_return = true;
+	ck_assert_int_eq(T->mig2_write(priv, data, 10, err, sizeof(err)), -EIO);
+	ck_assert_has(err, "write of 10 bytes to the resuming data fd returned 0");
+	fk.zero_return = false;
+	g->m2_resumed_len = sizeof(g->m2_resumed) - 4;
+	ck_assert_int_eq(T->mig2_write(priv, data, 10, err, sizeof(err)),
+			 -ENOMEM);
+	ck_assert_has(err, "to the resuming data fd (after 4) failed");
+
+	/* RESUMING -> STOP ends the session */
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP);
+	ck_assert_uint_eq(fk.data_closes, 1);
+	ck_assert_int_eq(T->mig2_write(priv, data, 4, err, sizeof(err)),
+			 -EBADF);
+	m2_close(priv);
+}
+END_TEST
+
+/* A failed SET closes the data fd: a later read is -EBADF, never a read
+ * of the stale fd. */
+START_TEST(test_mig2_set_failure)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	struct fk_group *g;
+	uint32_t state;
+	uint8_t buf[8];
+	size_t got;
+	void *priv;
+
+	priv = m2_open(M2_ALL, &g);
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);
+	fk.set_errno = EIO;
+	ck_assert_int_eq(T->mig2_set_state(priv, DEVSTATE_MIG2_STOP_COPY, err,
+					   sizeof(err)), -EIO);
+	ck_assert_has(err, "fd 1000: VFIO_DEVICE_FEATURE SET MIG_DEVICE_STATE stop-copy failed: Input/output error");
+	ck_assert_uint_eq(fk.data_closes, 1);
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EBADF);
+	ck_assert_uint_eq(fk.stale_reads, 0);
+	ck_assert_int_eq(T->mig2_get_state(priv, &state, err, sizeof(err)), 0);
+	ck_assert_uint_eq(state, DEVSTATE_MIG2_ERROR);
+
+	/* the way out of ERROR: reset, RUNNING again */
+	fk.eintr_left = 1;
+	ck_assert_int_eq(T->mig2_reset(priv, err, sizeof(err)), 0);
+	ck_assert_uint_eq(g->m2_resets, 1);
+	ck_assert_int_eq(T->mig2_get_state(priv, &state, err, sizeof(err)), 0);
+	ck_assert_uint_eq(state, DEVSTATE_MIG2_RUNNING);
+
+	/* reset closes a live data fd too */
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);
+	ck_assert_int_eq(T->mig2_reset(priv, err, sizeof(err)), 0);
+	ck_assert_uint_eq(fk.data_closes, 2);
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EBADF);
+	m2_close(priv);
+
+	/* a device without reset says so */
+	fk_reset();
+	priv = m2_open(0, NULL);
+	ck_assert_int_eq(T->mig2_reset(priv, err, sizeof(err)), -ENOTTY);
+	ck_assert_has(err, "VFIO_DEVICE_RESET failed");
+	m2_close(priv);
+}
+END_TEST
+
+/* What the data fd may answer: errors, ENOMSG where the uAPI forbids it,
+ * more bytes than were asked. */
+START_TEST(test_mig2_read_errors)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	uint8_t buf[16];
+	size_t got = 9;
+	void *priv;
+
+	priv = m2_open(M2_ALL, NULL);
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);
+
+	fk.script[0] = FK_R_OVER;
+	fk.script_len = 1;
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EIO);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_has(err, "read of 16 bytes from the pre-copy data fd returned 17");
+
+	fk.script[0] = 4;
+	fk.script[1] = FK_R_ERR(EFAULT);
+	fk.script_len = 2;
+	fk.script_pos = 0;
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EFAULT);
+	ck_assert_has(err, "read of 12 bytes from the pre-copy data fd (after 4) failed: Bad address");
+
+	/* ENOMSG ends pre-copy data even after some bytes: what came is
+	 * returned, the end shows on the next call */
+	fk.script[0] = 3;
+	fk.script[1] = FK_R_ERR(ENOMSG);
+	fk.script[2] = FK_R_ERR(ENOMSG);
+	fk.script_len = 3;
+	fk.script_pos = 0;
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), 0);
+	ck_assert_uint_eq(got, 3);
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), 0);
+	ck_assert_uint_eq(got, 0);
+
+	/* in STOP_COPY ENOMSG is a broken device, not an end */
+	m2_set_ok(priv, DEVSTATE_MIG2_STOP_COPY);
+	fk.script[0] = FK_R_ERR(ENOMSG);
+	fk.script_len = 1;
+	fk.script_pos = 0;
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -ENOMSG);
+	ck_assert_has(err, "stop-copy data fd (after 0) failed: ENOMSG, which the uAPI forbids in stop-copy");
+
+	/* a zero-length read asks nothing */
+	fk.data_reads = 0;
+	ck_assert_int_eq(T->mig2_read(priv, buf, 0, &got, err, sizeof(err)), 0);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_uint_eq(fk.data_reads, 0);
+	m2_close(priv);
+}
+END_TEST
+
+/* Hostile answers to SET and PRECOPY_INFO. */
+START_TEST(test_mig2_hostile)
+{
+	char err[DEVSTATE_ERR_MAX] = "";
+	uint64_t initial = 1, dirty = 2;
+	struct fk_group *g;
+	uint8_t buf[4];
+	size_t got;
+	void *priv;
+	int extra;
+
+	priv = m2_open(M2_ALL, &g);
+
+	/* a fd for a state that has no data: refused and closed */
+	extra = fk_new_fd(FK_DATA, 0);
+	fk.set_fd_forced = true;
+	fk.set_fd = extra;
+	ck_assert_int_eq(T->mig2_set_state(priv, DEVSTATE_MIG2_STOP, err,
+					   sizeof(err)), -EIO);
+	ck_assert_has(err, "SET MIG_DEVICE_STATE stop answered data fd 1001, but that state has no migration data");
+	ck_assert_uint_eq(fk.data_closes, 1);
+	ck_assert_uint_eq(fk_open_fds(), 1);
+
+	/* the device's own fd as a data fd: refused, the device fd kept */
+	m2_set_ok(priv, DEVSTATE_MIG2_RUNNING);
+	fk.set_fd_forced = true;
+	fk.set_fd = FK_FD_BASE;
+	ck_assert_int_eq(T->mig2_set_state(priv, DEVSTATE_MIG2_PRE_COPY, err,
+					   sizeof(err)), -EIO);
+	ck_assert_has(err, "answered data fd 1000, a descriptor already in use");
+	ck_assert_uint_eq(fk.kind[0], FK_DEVICE);
+	ck_assert_uint_eq(fk.bad_closes, 0);
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EBADF);
+
+	/* a negative fd other than -1 */
+	m2_set_ok(priv, DEVSTATE_MIG2_RUNNING);
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);
+	fk.set_fd_forced = true;
+	fk.set_fd = -7;
+	ck_assert_int_eq(T->mig2_set_state(priv, DEVSTATE_MIG2_PRE_COPY_P2P,
+					   err, sizeof(err)), -EIO);
+	ck_assert_has(err, "answered data fd -7");
+	ck_assert_int_eq(T->mig2_read(priv, buf, sizeof(buf), &got, err,
+				      sizeof(err)), -EBADF);
+
+	/* PRECOPY_INFO beyond any device: refused, outputs untouched */
+	m2_set_ok(priv, DEVSTATE_MIG2_RUNNING);
+	m2_set_ok(priv, DEVSTATE_MIG2_PRE_COPY);
+	fk.precopy_huge = true;
+	ck_assert_int_eq(T->mig2_precopy_info(priv, &initial, &dirty, err,
+					      sizeof(err)), -EIO);
+	ck_assert_uint_eq(initial, 1);
+	ck_assert_uint_eq(dirty, 2);
+	ck_assert_has(err, "VFIO_MIG_GET_PRECOPY_INFO answered initial 18446744073709551615");
+	fk.precopy_huge = false;
+	fk.precopy_dirty = (UINT64_C(1) << 48) + 1;
+	ck_assert_int_eq(T->mig2_precopy_info(priv, &initial, &dirty, err,
+					      sizeof(err)), -EIO);
+	m2_close(priv);
+	ck_assert_uint_eq(fk.stale_reads, 0);
+}
+END_TEST
+
+/* Through the device layer: the probe at open picks protocol 2 on a
+ * device that answers the MIGRATION feature, the region protocol on one
+ * that does not (every other test here). */
+START_TEST(test_mig2_device_open)
+{
+	struct devstate_mig2_info info;
+	struct devstate_device *dev;
+	struct fk_group *g = fk_add("/dev/vfio/9", &dev_edu, NULL);
+
+	g->m2 = true;
+	g->m2_flags = M2_ALL;
+	g->m2_state = DEVSTATE_MIG2_RUNNING;
+	dev = open_ok("vfio:/dev/vfio/9/0000:00:05.0", 0);
+	ck_assert_uint_eq(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_MIG2);
+	ck_assert_int_eq(devstate_device_mig2_info(dev, &info), 0);
+	ck_assert_uint_eq(info.flags, M2_ALL);
+	ck_assert_uint_eq(info.state, DEVSTATE_MIG2_RUNNING);
+	ck_assert_int_eq(info.data_size_status, 0);
+	ck_assert_uint_eq(info.stop_copy_bytes, FK_SAVED_LEN);
+	ck_assert_int_eq(info.precopy_status, -EBADF);
+
+	/* the library routes, the kernel sees one arc per SET */
+	ck_assert_msg(devstate_device_mig2_set_state(dev, DEVSTATE_MIG2_STOP) == 0,
+		      "%s", devstate_device_error(dev));
+	ck_assert_uint_eq(g->m2_state, DEVSTATE_MIG2_STOP);
+	ck_assert_uint_eq(devstate_device_mig2_state(dev), DEVSTATE_MIG2_STOP);
+	devstate_device_free(dev);
+	ck_assert_uint_eq(fk_open_fds(), 0);
+	fk_reset();
+
+	/* the same device without the feature: the region protocol (and no
+	 * state regions) */
+	fk_add("/dev/vfio/9", &dev_edu, NULL);
+	dev = open_ok("vfio:/dev/vfio/9/0000:00:05.0", DEVSTATE_OPEN_INSPECT);
+	ck_assert_uint_ne(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_MIG2);
+	ck_assert_int_eq(devstate_device_mig2_info(dev, &info), -EOPNOTSUPP);
+	devstate_device_free(dev);
+}
+END_TEST
+
+/* A whole save and load of uAPI v2 devices through the session API over
+ * the scripted kernel: the source's pre-copy and stop-copy bytes arrive
+ * in the destination's RESUMING data fd, in order, whatever the reads
+ * and writes do on the way (short, EINTR). */
+static void mig2_session(void)
+{
+	struct devstate_device *src, *dst;
+	struct devstate_save *s = NULL;
+	struct devstate_load *l = NULL;
+	struct membuf m = { 0 };
+	struct fk_group *gs = fk_add("/dev/vfio/6", &dev_edu, NULL);
+	struct fk_group *gd = fk_add("/dev/vfio/7", &dev_edu, NULL);
+	uint64_t pending;
+	size_t i, off;
+
+	gs->m2 = gd->m2 = true;
+	gs->m2_flags = gd->m2_flags = M2_ALL;
+	gs->m2_state = gd->m2_state = DEVSTATE_MIG2_RUNNING;
+	src = open_ok("vfio:/dev/vfio/6/0000:00:05.0", 0);
+	dst = open_ok("vfio:/dev/vfio/7/0000:00:05.0", 0);
+
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, mem_write, &m), 0);
+	ck_assert_msg(devstate_save_setup(s) == 0, "%s", devstate_save_error(s));
+	ck_assert_uint_eq(gs->m2_state, DEVSTATE_MIG2_PRE_COPY);
+	ck_assert_msg(devstate_save_pending(s, &pending) == 0, "%s",
+		      devstate_save_error(s));
+	ck_assert_uint_eq(pending, FK_PRECOPY_LEN);
+	ck_assert_msg(devstate_save_iterate(s) == 0, "%s",
+		      devstate_save_error(s));
+	ck_assert_msg(devstate_save_stop(s) == 0, "%s", devstate_save_error(s));
+	ck_assert_uint_eq(gs->m2_state, DEVSTATE_MIG2_STOP_COPY);
+	ck_assert_msg(devstate_save_complete(s) == 0, "%s",
+		      devstate_save_error(s));
+	ck_assert_int_eq(devstate_save_cleanup(s), 0);
+	devstate_save_free(s);
+	ck_assert_uint_eq(gs->m2_state, DEVSTATE_MIG2_STOP);
+
+	ck_assert_int_eq(devstate_load_new(&l, dst), 0);
+	ck_assert_int_eq(devstate_load_begin(l), 0);
+	for (off = 0; off < m.len; off += 7) {
+		size_t n = m.len - off < 7 ? m.len - off : 7;
+
+		ck_assert_msg(devstate_load_feed(l, m.p + off, n) == 0, "%s",
+			      devstate_load_error(l));
+	}
+	ck_assert_msg(devstate_load_finish(l) == 0, "%s",
+		      devstate_load_error(l));
+	devstate_load_free(l);
+	ck_assert_uint_eq(gd->m2_state, DEVSTATE_MIG2_RUNNING);
+	ck_assert_uint_eq(gd->m2_resets, 0);
+
+	/* what RESUMING received is what the source gave, byte for byte
+	 * (the model's RESUMING -> STOP disables the file but keeps the
+	 * bytes) */
+	ck_assert_uint_eq(gd->m2_resumed_len, FK_SAVED_LEN);
+	for (i = 0; i < FK_SAVED_LEN; i++)
+		ck_assert_uint_eq(gd->m2_resumed[i], fk_byte(i));
+
+	devstate_device_free(src);
+	devstate_device_free(dst);
+	free(m.p);
+	ck_assert_uint_eq(fk_open_fds(), 0);
+	ck_assert_uint_eq(fk.bad_closes, 0);
+	ck_assert_uint_eq(fk.stale_reads, 0);
+	ck_assert_uint_eq(fk.data_closes, 2);	/* one saving, one resuming */
+}
+
+START_TEST(test_mig2_session)
+{
+	mig2_session();
+}
+END_TEST
+
+START_TEST(test_mig2_session_eintr_short)
+{
+	fk.eintr_alternate = true;
+	fk.short_max = 5;
+	fk.enomsg = true;
+	fk.script[0] = 3;
+	fk.script[1] = 1;
+	fk.script[2] = FK_R_ERR(EINTR);
+	fk.script[3] = 2;
+	fk.script_len = 4;
+	mig2_session();
+	ck_assert_uint_gt(fk.eintrs, 10);
+	/* 96 bytes in pieces of at most 5, read and written */
+	ck_assert_uint_ge(fk.shorts, 30);
+}
+END_TEST
+
 static Suite *vfio_suite(void)
 {
 	Suite *s = suite_create("vfio");
@@ -1761,6 +2681,22 @@ static Suite *vfio_suite(void)
 	tcase_add_test(tc, test_migrate);
 	tcase_add_test(tc, test_migrate_eintr_short);
 	tcase_add_test(tc, test_migrate_no_mmap);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("mig2");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_mig2_probe);
+	tcase_add_test(tc, test_mig2_state);
+	tcase_add_test(tc, test_mig2_saving_zero_end);
+	tcase_add_test(tc, test_mig2_saving_enomsg_end);
+	tcase_add_test(tc, test_mig2_fd_lifetime);
+	tcase_add_test(tc, test_mig2_resuming);
+	tcase_add_test(tc, test_mig2_set_failure);
+	tcase_add_test(tc, test_mig2_read_errors);
+	tcase_add_test(tc, test_mig2_hostile);
+	tcase_add_test(tc, test_mig2_device_open);
+	tcase_add_test(tc, test_mig2_session);
+	tcase_add_test(tc, test_mig2_session_eintr_short);
 	suite_add_tcase(s, tc);
 	return s;
 }

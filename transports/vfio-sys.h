@@ -28,6 +28,10 @@ struct devstate_vfio_sys {
 	/* an ioctl with an integer argument (VFIO_CHECK_EXTENSION,
 	 * VFIO_SET_IOMMU) */
 	int (*ioctl_int)(int fd, unsigned long request, unsigned long arg);
+	/* the migration data fd of uAPI v2 (read in the saving states,
+	 * write in RESUMING) */
+	ssize_t (*read)(int fd, void *buf, size_t len);
+	ssize_t (*write)(int fd, const void *buf, size_t len);
 };
 
 /* The table in use; NULL restores the real system calls.  Tests only:

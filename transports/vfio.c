@@ -25,10 +25,16 @@
  * gaps) and read/written otherwise; the control region is only ever
  * pread/pwrite, one field at its width.  This file moves bytes: what the
  * bytes mean is the core's business.
+ *
+ * The kernel's migration uAPI v2 (the mig2_* ops) is the other protocol:
+ * VFIO_DEVICE_FEATURE MIGRATION / MIG_DEVICE_STATE / MIG_DATA_SIZE on the
+ * device fd and the data fd a state change returns (see the section
+ * "Protocol family 2" below for its lifetime).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -47,6 +53,7 @@
 
 #include "libdevstate/core.h"
 #include "libdevstate/device.h"
+#include "libdevstate/mig2.h"
 #include "transports/transport.h"
 #include "transports/vfio-sys.h"
 
@@ -120,6 +127,8 @@ static const struct devstate_vfio_sys sys_real = {
 	.mmap = mmap,
 	.munmap = munmap,
 	.ioctl_int = sys_ioctl_int_real,
+	.read = read,
+	.write = write,
 };
 
 static const struct devstate_vfio_sys *sys = &sys_real;
@@ -173,6 +182,10 @@ struct vfio_dev {
 	bool state_searched;
 	struct vfio_region *regions;
 	int state_index[DEVSTATE_REGION_COUNT];	/* region index or -1 */
+	/* uAPI v2: the migration data fd the kernel returned (ours: closed
+	 * when its state is left), and the state it belongs to */
+	int data_fd;
+	uint32_t data_state;
 };
 
 #define verr(err, errlen, rc, ...) \
@@ -672,6 +685,8 @@ static void vfio_close(void *priv)
 		free(r->areas);
 	}
 	free(v->regions);
+	if (v->data_fd >= 0)
+		sys->close(v->data_fd);
 	if (v->fd >= 0 && v->own_fd)
 		sys->close(v->fd);
 	if (v->group >= 0)
@@ -703,7 +718,7 @@ static int vfio_open(const char *args, void **priv, char *err, size_t errlen)
 		free(v);
 		return verr(err, errlen, -ENOMEM, "out of memory");
 	}
-	v->fd = v->group = v->container = -1;
+	v->fd = v->group = v->container = v->data_fd = -1;
 	v->iommu = "";
 	v->state_type = VFIO_STATE_TYPE_DEFAULT;
 	for (i = 0; i < DEVSTATE_REGION_COUNT; i++)
@@ -1085,6 +1100,340 @@ static void vfio_describe(void *priv, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+/* ---------------------------------------------------------------- */
+/* Protocol family 2: the kernel's migration uAPI v2.               */
+/*
+ * VFIO_DEVICE_FEATURE on the device fd (MIGRATION, MIG_DEVICE_STATE,
+ * MIG_DATA_SIZE) and the data fd that a SET of MIG_DEVICE_STATE returns.
+ * What the kernel does (drivers/vfio/vfio_main.c, 6.12): a SET answers
+ * data_fd = -1 unless the driver's last step returned a file, and the
+ * drivers return one only on the way into a saving state from outside
+ * the group (RUNNING -> PRE_COPY, RUNNING_P2P -> PRE_COPY_P2P, STOP ->
+ * STOP_COPY) and into RESUMING; PRE_COPY_P2P -> STOP_COPY answers -1 and
+ * the pre-copy fd carries on with the stop-copy data.  Every arc out of
+ * the saving group or out of RESUMING disables the file in the driver,
+ * so the fd is closed here then too.  On a failed SET the kernel also
+ * answers -1; the device may have taken part of a route, so the caller
+ * re-reads the state, and the current fd is closed.
+ */
+
+/* No device's migration data is this large; a bigger count from the
+ * kernel is a malformed answer. */
+#define MIG2_BYTES_MAX	(UINT64_C(1) << 48)
+
+/* A feature request: the header and a payload of at most 16 bytes,
+ * aligned for the u64 payloads. */
+union mig2_feature {
+	struct vfio_device_feature hdr;
+	uint64_t align[4];
+	uint8_t bytes[sizeof(struct vfio_device_feature) + 16];
+};
+
+_Static_assert(sizeof(struct vfio_device_feature) == 8,
+	       "struct vfio_device_feature is 8 bytes before its payload");
+_Static_assert(sizeof(struct vfio_device_feature_mig_state) == 8,
+	       "struct vfio_device_feature_mig_state is 8 bytes");
+_Static_assert(sizeof(struct vfio_precopy_info) == 24,
+	       "struct vfio_precopy_info is 24 bytes");
+
+static const char *mig2_name(uint32_t state)
+{
+	const char *n = devstate_mig2_state_name(state);
+
+	return n ? n : "?";
+}
+
+/* VFIO_DEVICE_FEATURE with op (GET or SET) | feature and a payload of
+ * len bytes in and out of payload.  0 or -errno. */
+static int mig2_feature(struct vfio_dev *v, uint32_t op, uint32_t feature,
+			void *payload, size_t len)
+{
+	union mig2_feature f;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.hdr.argsz = (uint32_t)(sizeof(f.hdr) + len);
+	f.hdr.flags = op | feature;
+	memcpy(f.bytes + sizeof(f.hdr), payload, len);
+	rc = vioctl(v->fd, VFIO_DEVICE_FEATURE, &f);
+	if (rc < 0)
+		return rc;
+	memcpy(payload, f.bytes + sizeof(f.hdr), len);
+	return 0;
+}
+
+/* The answers of a kernel or device without the feature asked for:
+ * vfio_main.c answers ENOTTY without migration ops and EINVAL for an
+ * operation the feature lacks; drivers' own features say EOPNOTSUPP. */
+static bool mig2_unsupported(int rc)
+{
+	return rc == -ENOTTY || rc == -EINVAL || rc == -EOPNOTSUPP;
+}
+
+static void mig2_close_data(struct vfio_dev *v)
+{
+	if (v->data_fd >= 0)
+		sys->close(v->data_fd);
+	v->data_fd = -1;
+}
+
+static int vfio_mig2_probe(void *priv, uint64_t *flags, char *err,
+			   size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	struct vfio_device_feature_migration m = { .flags = 0 };
+	int rc;
+
+	rc = mig2_feature(v, VFIO_DEVICE_FEATURE_GET,
+			  VFIO_DEVICE_FEATURE_MIGRATION, &m, sizeof(m));
+	if (mig2_unsupported(rc))
+		return verr(err, errlen, -EOPNOTSUPP,
+			    "%s: no migration uAPI v2 (VFIO_DEVICE_FEATURE GET MIGRATION: %s)",
+			    v->name, strerror(-rc));
+	if (rc < 0)
+		return verr(err, errlen, rc,
+			    "%s: VFIO_DEVICE_FEATURE GET MIGRATION failed: %s",
+			    v->name, strerror(-rc));
+	*flags = m.flags;
+	return 0;
+}
+
+static int vfio_mig2_get_state(void *priv, uint32_t *state, char *err,
+			       size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	struct vfio_device_feature_mig_state m = { .data_fd = -1 };
+	int rc;
+
+	rc = mig2_feature(v, VFIO_DEVICE_FEATURE_GET,
+			  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m, sizeof(m));
+	if (rc < 0)
+		return verr(err, errlen, rc,
+			    "%s: VFIO_DEVICE_FEATURE GET MIG_DEVICE_STATE failed: %s",
+			    v->name, strerror(-rc));
+	if (m.device_state >= DEVSTATE_MIG2_NR_STATES)
+		return verr(err, errlen, -EIO,
+			    "%s: VFIO_DEVICE_FEATURE GET MIG_DEVICE_STATE answered state %u, which uAPI v2 does not have",
+			    v->name, m.device_state);
+	*state = m.device_state;
+	return 0;
+}
+
+static int vfio_mig2_set_state(void *priv, uint32_t state, char *err,
+			       size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	struct vfio_device_feature_mig_state m = { .device_state = state,
+						   .data_fd = -1 };
+	bool had = v->data_fd >= 0;
+	uint32_t from = v->data_state;
+	int rc;
+
+	if (state >= DEVSTATE_MIG2_NR_STATES) {
+		mig2_close_data(v);
+		return verr(err, errlen, -EINVAL,
+			    "%s: SET MIG_DEVICE_STATE: %u is no uAPI v2 state",
+			    v->name, state);
+	}
+	rc = mig2_feature(v, VFIO_DEVICE_FEATURE_SET,
+			  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m, sizeof(m));
+	if (rc < 0) {
+		mig2_close_data(v);
+		return verr(err, errlen, rc,
+			    "%s: VFIO_DEVICE_FEATURE SET MIG_DEVICE_STATE %s failed: %s",
+			    v->name, mig2_name(state), strerror(-rc));
+	}
+	if (m.data_fd >= 0) {
+		/* A new data fd replaces the current one.  Only a saving
+		 * state or RESUMING has data; the device fd or a fd the
+		 * kernel cannot have given (it is ours already) is a
+		 * malformed answer. */
+		bool has_data = devstate_mig2_state_saving(state) ||
+				state == DEVSTATE_MIG2_RESUMING;
+
+		if (m.data_fd == v->fd || m.data_fd == v->data_fd ||
+		    !has_data) {
+			if (m.data_fd != v->fd && m.data_fd != v->data_fd)
+				sys->close(m.data_fd);
+			mig2_close_data(v);
+			return verr(err, errlen, -EIO,
+				    "%s: VFIO_DEVICE_FEATURE SET MIG_DEVICE_STATE %s answered data fd %d, %s",
+				    v->name, mig2_name(state), m.data_fd,
+				    has_data ? "a descriptor already in use" :
+				    "but that state has no migration data");
+		}
+		mig2_close_data(v);
+		v->data_fd = m.data_fd;
+		v->data_state = state;
+		return 0;
+	}
+	if (m.data_fd != -1) {
+		mig2_close_data(v);
+		return verr(err, errlen, -EIO,
+			    "%s: VFIO_DEVICE_FEATURE SET MIG_DEVICE_STATE %s answered data fd %d",
+			    v->name, mig2_name(state), m.data_fd);
+	}
+	/* No new fd: the current one carries on within the saving group
+	 * (PRE_COPY* -> STOP_COPY) or when nothing changed; any other arc
+	 * leaves its state, and the driver has disabled it. */
+	if (had && !(state == from ||
+		     (devstate_mig2_state_saving(from) &&
+		      devstate_mig2_state_saving(state))))
+		mig2_close_data(v);
+	if (v->data_fd >= 0)
+		v->data_state = state;
+	return 0;
+}
+
+static int mig2_no_data(struct vfio_dev *v, const char *what, char *err,
+			size_t errlen)
+{
+	return verr(err, errlen, -EBADF,
+		    "%s: %s: no migration data fd (no SET MIG_DEVICE_STATE returned one, or its state was left)",
+		    v->name, what);
+}
+
+static int vfio_mig2_read(void *priv, void *buf, size_t len, size_t *got,
+			  char *err, size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	bool precopy;
+	size_t done = 0;
+
+	*got = 0;
+	if (v->data_fd < 0)
+		return mig2_no_data(v, "read", err, errlen);
+	precopy = v->data_state != DEVSTATE_MIG2_STOP_COPY;
+	while (done < len) {
+		ssize_t n = sys->read(v->data_fd, (uint8_t *)buf + done,
+				      len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* the temporary end of the pre-copy data (uAPI: ENOMSG;
+		 * mtty and others: a 0-byte read) */
+		if (n < 0 && errno == ENOMSG && precopy)
+			break;
+		if (n < 0)
+			return verr(err, errlen, -errno,
+				    "%s: read of %zu bytes from the %s data fd (after %zu) failed: %s",
+				    v->name, len - done,
+				    mig2_name(v->data_state), done,
+				    errno == ENOMSG ?
+				    "ENOMSG, which the uAPI forbids in stop-copy" :
+				    strerror(errno));
+		if ((size_t)n > len - done)
+			return verr(err, errlen, -EIO,
+				    "%s: read of %zu bytes from the %s data fd returned %zd",
+				    v->name, len - done,
+				    mig2_name(v->data_state), n);
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	return 0;
+}
+
+static int vfio_mig2_write(void *priv, const void *buf, size_t len,
+			   char *err, size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	size_t done = 0;
+
+	if (v->data_fd < 0)
+		return mig2_no_data(v, "write", err, errlen);
+	while (done < len) {
+		ssize_t n = sys->write(v->data_fd, (const uint8_t *)buf + done,
+				       len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return verr(err, errlen, -errno,
+				    "%s: write of %zu bytes to the %s data fd (after %zu) failed: %s",
+				    v->name, len - done,
+				    mig2_name(v->data_state), done,
+				    strerror(errno));
+		if (n == 0 || (size_t)n > len - done)
+			return verr(err, errlen, -EIO,
+				    "%s: write of %zu bytes to the %s data fd returned %zd",
+				    v->name, len - done,
+				    mig2_name(v->data_state), n);
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int vfio_mig2_precopy_info(void *priv, uint64_t *initial_bytes,
+				  uint64_t *dirty_bytes, char *err,
+				  size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	struct vfio_precopy_info info;
+	int rc;
+
+	if (v->data_fd < 0)
+		return mig2_no_data(v, "VFIO_MIG_GET_PRECOPY_INFO", err,
+				    errlen);
+	memset(&info, 0, sizeof(info));
+	info.argsz = sizeof(info);
+	rc = vioctl(v->data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info);
+	if (rc < 0)
+		return verr(err, errlen, rc,
+			    "%s: VFIO_MIG_GET_PRECOPY_INFO on the %s data fd failed: %s",
+			    v->name, mig2_name(v->data_state), strerror(-rc));
+	if (info.initial_bytes > MIG2_BYTES_MAX ||
+	    info.dirty_bytes > MIG2_BYTES_MAX)
+		return verr(err, errlen, -EIO,
+			    "%s: VFIO_MIG_GET_PRECOPY_INFO answered initial %" PRIu64 " and dirty %" PRIu64 " bytes (at most %" PRIu64 " each)",
+			    v->name, (uint64_t)info.initial_bytes,
+			    (uint64_t)info.dirty_bytes, MIG2_BYTES_MAX);
+	*initial_bytes = info.initial_bytes;
+	*dirty_bytes = info.dirty_bytes;
+	return 0;
+}
+
+static int vfio_mig2_data_size(void *priv, uint64_t *stop_copy_bytes,
+			       char *err, size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	struct vfio_device_feature_mig_data_size d = { .stop_copy_length = 0 };
+	int rc;
+
+	rc = mig2_feature(v, VFIO_DEVICE_FEATURE_GET,
+			  VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &d, sizeof(d));
+	if (mig2_unsupported(rc))
+		return verr(err, errlen, -EOPNOTSUPP,
+			    "%s: VFIO_DEVICE_FEATURE GET MIG_DATA_SIZE is not supported (%s)",
+			    v->name, strerror(-rc));
+	if (rc < 0)
+		return verr(err, errlen, rc,
+			    "%s: VFIO_DEVICE_FEATURE GET MIG_DATA_SIZE failed: %s",
+			    v->name, strerror(-rc));
+	if (d.stop_copy_length > MIG2_BYTES_MAX)
+		return verr(err, errlen, -EIO,
+			    "%s: VFIO_DEVICE_FEATURE GET MIG_DATA_SIZE answered %" PRIu64 " bytes (at most %" PRIu64 ")",
+			    v->name, (uint64_t)d.stop_copy_length,
+			    MIG2_BYTES_MAX);
+	*stop_copy_bytes = d.stop_copy_length;
+	return 0;
+}
+
+static int vfio_mig2_reset(void *priv, char *err, size_t errlen)
+{
+	struct vfio_dev *v = priv;
+	int rc;
+
+	mig2_close_data(v);
+	rc = vioctl(v->fd, VFIO_DEVICE_RESET, NULL);
+	if (rc < 0)
+		return verr(err, errlen, rc,
+			    "%s: VFIO_DEVICE_RESET failed: %s", v->name,
+			    strerror(-rc));
+	return 0;
+}
+
 const struct devstate_transport_ops devstate_vfio_ops = {
 	.name = "vfio",
 	.help = "vfio:/dev/vfio/GROUP/DEVICE-NAME[,type=N][,iommu=auto|type1v2|type1|noiommu] or vfio:fd=N[,type=N]",
@@ -1098,6 +1447,14 @@ const struct devstate_transport_ops devstate_vfio_ops = {
 	.data_map = vfio_data_map,
 	.digest = NULL,
 	.describe = vfio_describe,
+	.mig2_probe = vfio_mig2_probe,
+	.mig2_get_state = vfio_mig2_get_state,
+	.mig2_set_state = vfio_mig2_set_state,
+	.mig2_read = vfio_mig2_read,
+	.mig2_write = vfio_mig2_write,
+	.mig2_precopy_info = vfio_mig2_precopy_info,
+	.mig2_data_size = vfio_mig2_data_size,
+	.mig2_reset = vfio_mig2_reset,
 };
 
 /* ---------------------------------------------------------------- */

@@ -40,13 +40,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 start=$(date +%s)
 
 # --- what the test needs ------------------------------------------------
-qemu=$(command -v qemu-system-x86_64) ||
-	skip "no qemu-system-x86_64 (Debian package qemu-system-x86)"
-busybox=$(command -v busybox || ls /bin/busybox 2>/dev/null) ||
-	skip "no busybox (Debian package busybox-static)"
-command -v timeout >/dev/null || skip "no timeout (coreutils)"
-command -v make >/dev/null || skip "no make (build-essential)"
 . "$here/lib.sh"
+guest_require
 guest_kernel_612
 
 # the real binaries, not libtool's wrapper scripts
@@ -58,11 +53,7 @@ for p in "$cli" "$work_prog"; do
 		fail "no $p binary (make first)"
 done
 
-mkdir -p "$builddir/tests/guest" &&
-work=$(mktemp -d "$builddir/tests/guest/kmod-migrate.XXXXXX") ||
-	fail "mktemp failed"
-cleanup() { [ "${DEVSTATE_GUEST_KEEP:-0}" = 1 ] || rm -rf "$work"; }
-trap cleanup EXIT
+guest_workdir kmod-migrate
 
 # --- mdevstate.ko ---------------------------------------------------------
 t0=$(date +%s)
@@ -99,23 +90,18 @@ echo "qemu:     $("$qemu" --version | head -n 1)"
 echo "mdevstate.ko: build $((t1 - t0)) s"
 
 # --- boot -----------------------------------------------------------------
-guest_boot "$work/initramfs.cpio" "slub_debug=FZP"
-echo "--- guest output (boot + test: $((end - boot)) s)"
-cat "$work/results.txt"
-echo "---"
+GUEST_APPEND=slub_debug=FZP
+guest_boot
 
 # --- verdict --------------------------------------------------------------
 r=$work/results.txt
 bad=0
-need() {
-	grep -q "$1" "$r" || { echo "missing from the guest output: $2"; bad=1; }
-}
 if grep -q '^=== insmod-failed\|^=== create-failed\|^=== fatal\|^=== remove-failed\|^=== rmmod-failed\|^=== hostile-bad\|DIFFER' "$r"; then
 	grep '^=== insmod-failed\|^=== create-failed\|^=== fatal\|^=== remove-failed\|^=== rmmod-failed\|^=== hostile-bad\|DIFFER' "$r"
 	bad=1
 fi
-need "^=== kernel $kver\$" "the kernel $kver"
-need "^=== cmdline .*slub_debug=FZP" "slub_debug=FZP on the kernel command line"
+guest_need "^=== kernel $kver\$" "the kernel $kver"
+guest_need "^=== cmdline .*slub_debug=FZP" "slub_debug=FZP on the kernel command line"
 for v in 1 2; do
 	# the regions as libdevstate found them through the kernel
 	json=$(sed -n "/^=== layout $v\$/,/^=== layout\|^=== done/p" "$r" |
@@ -133,16 +119,16 @@ for v in 1 2; do
 		*) echo "layout $v: devstate-cli info --json lacks $reg"; bad=1 ;;
 		esac
 	done
-	need "^=== migrate-rc $v 0 " "layout $v: a migration that passed its checks"
-	need "^=== hostile-rc $v 0\$" "layout $v: the hostile checks"
-	need "^=== rmmod $v ok\$" "layout $v: the module unloaded"
+	guest_need "^=== migrate-rc $v 0 " "layout $v: a migration that passed its checks"
+	guest_need "^=== hostile-rc $v 0\$" "layout $v: the hostile checks"
+	guest_need "^=== rmmod $v ok\$" "layout $v: the module unloaded"
 done
 [ "$(grep -c '^=== bar0 equal ' "$r")" -eq 2 ] || { echo "BAR0 not equal twice"; bad=1; }
 [ "$(grep -c '^=== dirty dma-written [1-9][0-9]* merged [1-9][0-9]* differ 0$' "$r")" -eq 2 ] ||
 	{ echo "the merged dirty bitmap is not the DMA-written pages (twice)"; bad=1; }
 [ "$(grep -c '^=== states source 1 destination 0$' "$r")" -eq 2 ] ||
 	{ echo "not source STOP, destination RUNNING (twice)"; bad=1; }
-need '^=== kernel-log-clean$' "a kernel log without WARNING, BUG or oops"
-need '^=== done$' "the end of the guest's run"
+guest_need '^=== kernel-log-clean$' "a kernel log without WARNING, BUG or oops"
+guest_need '^=== done$' "the end of the guest's run"
 [ $bad -eq 0 ] || { guest_console; fail "the migration through mdevstate failed (see above)"; }
-echo "ok: layouts 1 and 2 migrate through mdevstate in $kver under a workload, dirty bitmaps exact, hostile input refused, clean kernel log, in $(($(date +%s) - start)) s (module $((t1 - t0)) s, boot + test $((end - boot)) s)"
+echo "ok: layouts 1 and 2 migrate through mdevstate in $kver under a workload, dirty bitmaps exact, hostile input refused, clean kernel log, in $(($(date +%s) - start)) s (module $((t1 - t0)) s, boot + test $GUEST_SECONDS s)"

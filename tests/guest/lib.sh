@@ -1,10 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared by the guest tests (sourced): building an initramfs from the
-# host's busybox, programs with their libraries, and kernel modules;
-# picking the 6.12 kernel, building a module for it, booting it.
-# The caller defines fail() and skip() and sets root (the initramfs tree,
-# with bin/ and modules/), builddir (for libdevstate's .libs), busybox,
-# and for guest_boot qemu, work (a scratch directory) and limit.
+# host's busybox, programs with their libraries, and kernel modules.
+# The caller defines fail() and sets root (the initramfs tree, with bin/
+# and modules/), builddir (for libdevstate's .libs) and busybox.
 
 # Copy the libraries ldd resolves for a program, each to its own absolute
 # path under $root; GUEST_LIBDIRS collects their directories.
@@ -95,10 +93,23 @@ guest_pack() {
 	[ -s "$1" ] || fail "empty initramfs"
 }
 
+# --- booting guests (vfio-info.sh, mtty-*.sh, kmod-migrate.sh) --------------
+# The caller also defines skip() and sets srcdir, builddir, limit (seconds
+# for the guest) and work (a scratch directory).
+
+# What booting a guest needs: qemu, busybox, timeout.  Sets qemu, busybox.
+guest_require() {
+	qemu=$(command -v qemu-system-x86_64) ||
+		skip "no qemu-system-x86_64 (Debian package qemu-system-x86)"
+	busybox=$(command -v busybox || ls /bin/busybox 2>/dev/null) ||
+		skip "no busybox (Debian package busybox-static)"
+	command -v timeout >/dev/null || skip "no timeout (coreutils)"
+}
+
 # The newest installed 6.12 Debian kernel with the mdev module and its
 # headers (the image alone is not enough: the tests build a module for
 # it).  Sets kver, kernel (the image) and kbuild (its build tree), or
-# skips (the caller defines skip()).
+# skips.
 guest_kernel_612() {
 	kver=""
 	image=""
@@ -115,11 +126,12 @@ guest_kernel_612() {
 	kernel=/boot/vmlinuz-$kver
 	[ -r "$kernel" ] || skip "$kernel is not readable (needs root)"
 	kbuild=/lib/modules/$kver/build
+	command -v make >/dev/null || skip "no make (build-essential)"
 }
 
 # Build the out-of-tree module in DIR (its sources and Kbuild there)
-# against $kbuild; the kernel's make must not see this make's command
-# line or jobserver.
+# against $kbuild, the log in DIR/kbuild.log; the kernel's make must not
+# see this make's command line or jobserver.
 guest_build_module() {
 	(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 	 make -C "$kbuild" M="$1" modules) >"$1/kbuild.log" 2>&1 || {
@@ -128,32 +140,141 @@ guest_build_module() {
 	}
 }
 
-# Boot $kernel under qemu (TCG) with INITRAMFS and the extra kernel
-# command line EXTRA, within $limit seconds; the guest's ttyS0 goes to
-# $work/console.log, its ttyS1 (the test's report) to $work/results.txt.
-# Sets boot and end (seconds); on failure prints what there is and fails.
-guest_console() {
-	echo "--- guest console (last ${1:-40} lines)"
-	tr -d '\r' <"$work/console.log" | tail -n "${1:-40}"
+# guest_kernel_612, and the kernel source mtty.c comes from.  Sets kver,
+# kernel, kbuild, source.
+mtty_require() {
+	guest_kernel_612
+	source=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
+	[ -n "$source" ] ||
+		skip "no /usr/src/linux-source-6.12.tar.* (Debian package linux-source-6.12)"
 }
+
+# samples/vfio-mdev/mtty.c out of $source, built against $kbuild into
+# $work/mtty/mtty.ko (the source is extracted into the scratch directory,
+# never kept).  DEVSTATE_MTTY_KO=PATH uses a mtty.ko built before for
+# this kernel instead (development: the extraction takes tens of
+# seconds).  Sets MTTY_TIMES ("extract N s, build N s").
+mtty_build() {
+	mkdir -p "$work/mtty"
+	if [ -n "${DEVSTATE_MTTY_KO:-}" ]; then
+		cp "$DEVSTATE_MTTY_KO" "$work/mtty/mtty.ko" ||
+			fail "cannot copy DEVSTATE_MTTY_KO=$DEVSTATE_MTTY_KO"
+		MTTY_TIMES="prebuilt $DEVSTATE_MTTY_KO"
+		return 0
+	fi
+	t0=$(date +%s)
+	mkdir -p "$work/src"
+	tar -xaf "$source" -C "$work/src" --occurrence=1 --wildcards \
+		'*/samples/vfio-mdev/mtty.c' ||
+		fail "cannot extract mtty.c from $source"
+	mtty_c=$(find "$work/src" -name mtty.c | head -n 1)
+	[ -n "$mtty_c" ] || fail "no samples/vfio-mdev/mtty.c in $source"
+	mv "$mtty_c" "$work/mtty/mtty.c" && rm -rf "$work/src"
+	echo 'obj-m := mtty.o' >"$work/mtty/Kbuild"
+	t1=$(date +%s)
+	guest_build_module "$work/mtty"
+	[ -f "$work/mtty/mtty.ko" ] || fail "the kernel build made no mtty.ko"
+	t2=$(date +%s)
+	MTTY_TIMES="extract $((t1 - t0)) s, build $((t2 - t1)) s"
+}
+
+# The initramfs of an mtty guest in $work/initramfs.cpio: busybox,
+# mtty-init.sh as /init, PROGRAM as /NAME (with its libraries; more
+# "PATH NAME" pairs may follow), the vfio, type1 and mdev modules and
+# mtty.ko.  The guest runs "/NAME GROUP-1 UUID-1 GROUP-2 UUID-2 ARGS...";
+# ARGS is set in GUEST_ARGS before the call.
+mtty_initramfs() {
+	root=$work/root
+	mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
+		"$root/dev" "$root/tmp"
+	guest_add_base "$srcdir/tests/guest/mtty-init.sh"
+	program=/$2
+	while [ $# -ge 2 ]; do
+		guest_add_program "$1" "$2"
+		shift 2
+	done
+	# vfio_iommu_type1 and mdev with their dependencies, then mtty
+	# (which needs vfio and mdev).
+	guest_add_modules "$kver" vfio_iommu_type1 mdev
+	cp "$work/mtty/mtty.ko" "$root/modules/mtty.ko" ||
+		fail "cannot copy mtty.ko"
+	modules="$GUEST_MODULES mtty"
+	cat >"$root/guest.conf" <<EOT
+LIBPATH=$(guest_libpath)
+MODULES="$modules"
+PROGRAM=$program
+ARGS="${GUEST_ARGS:-}"
+EOT
+	guest_pack "$work/initramfs.cpio"
+	echo "kernel:   $kernel"
+	echo "source:   $source"
+	echo "modules: $modules"
+	echo "qemu:     $("$qemu" --version | head -n 1)"
+	echo "mtty.ko:  $MTTY_TIMES"
+}
+
+guest_console() {
+	echo "--- guest console (last 40 lines)"
+	tr -d '\r' <"$work/console.log" | tail -n 40
+}
+
+# Boot $kernel with $work/initramfs.cpio under qemu (TCG), the console on
+# ttyS0 ($work/console.log), the test's output on ttyS1
+# ($work/results.txt); fails unless the guest powers off within $limit s.
+# GUEST_QEMU (more qemu arguments, split on blanks) and GUEST_APPEND (more
+# kernel arguments) are optional.  No network; no reboot: panic=-1 and
+# -no-reboot turn any guest failure into a qemu exit.  Sets GUEST_SECONDS.
 guest_boot() {
 	boot=$(date +%s)
 	timeout -k 5 "$limit" "$qemu" \
 		-machine q35,accel=tcg -smp 1 -m 512M -nodefaults -display none \
-		-no-reboot -kernel "$kernel" -initrd "$1" \
-		-append "console=ttyS0 panic=-1 quiet${2:+ $2}" \
+		-no-reboot -kernel "$kernel" -initrd "$work/initramfs.cpio" \
+		-append "console=ttyS0 ${GUEST_APPEND:-}${GUEST_APPEND:+ }panic=-1 quiet" \
 		-serial "file:$work/console.log" -serial "file:$work/results.log" \
-		>"$work/qemu.log" 2>&1
+		${GUEST_QEMU:-} >"$work/qemu.log" 2>&1
 	rc=$?
-	end=$(date +%s)
+	GUEST_SECONDS=$(($(date +%s) - boot))
 	tr -d '\r' <"$work/results.log" >"$work/results.txt" 2>/dev/null
-	[ $rc -eq 0 ] && return 0
-	echo "--- qemu"
-	cat "$work/qemu.log"
-	guest_console
-	echo "--- guest output"
+	if [ $rc -ne 0 ]; then
+		echo "--- qemu"
+		cat "$work/qemu.log"
+		guest_console
+		echo "--- guest output"
+		cat "$work/results.txt"
+		[ $rc -eq 124 ] || [ $rc -eq 137 ] &&
+			fail "the guest did not finish within $limit s"
+		fail "qemu exited with status $rc"
+	fi
+	echo "--- guest output (boot + test: $GUEST_SECONDS s)"
 	cat "$work/results.txt"
-	[ $rc -eq 124 ] || [ $rc -eq 137 ] &&
-		fail "the guest did not finish within $limit s"
-	fail "qemu exited with status $rc"
+	echo "---"
+}
+
+# Verdict helpers over $work/results.txt: guest_need PATTERN WHAT sets
+# bad=1 when no line matches.
+guest_need() {
+	grep -q "$1" "$work/results.txt" ||
+		{ echo "missing from the guest output: $2"; bad=1; }
+}
+
+# A scratch directory $work in the build tree (srcdir may be read-only),
+# removed at exit unless DEVSTATE_GUEST_KEEP=1.
+guest_workdir() {
+	mkdir -p "$builddir/tests/guest" &&
+	work=$(mktemp -d "$builddir/tests/guest/$1.XXXXXX") ||
+		fail "mktemp failed"
+	trap '[ "${DEVSTATE_GUEST_KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
+}
+
+# What every mtty guest run must show: no failed insmod, instance or
+# fatal error, the kernel $kver, the program's exit status 0 and the end
+# of the run.  Sets bad=1 otherwise.
+mtty_verdict_common() {
+	if grep -q '^=== insmod-failed\|^=== create-failed\|^=== fatal' "$work/results.txt"; then
+		grep '^=== insmod-failed\|^=== create-failed\|^=== fatal' "$work/results.txt"
+		bad=1
+	fi
+	guest_need "^=== kernel $kver\$" "the kernel $kver"
+	guest_need '^=== rc 0$' "$1's exit status 0"
+	guest_need '^=== done$' "the end of the guest's run"
 }

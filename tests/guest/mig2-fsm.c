@@ -37,6 +37,7 @@
 #include <linux/vfio.h>
 
 #include "libdevstate/mig2.h"
+#include "tests/guest/guest-vfio.h"
 
 /* mig2.h completes <linux/vfio.h> only when configure found it. */
 #ifndef VFIO_MIGRATION_PRE_COPY
@@ -45,61 +46,11 @@
 
 #define N DEVSTATE_MIG2_NR_STATES
 
-static int container = -1;
-static int iommu_set;
-
-static void die(const char *what)
-{
-	printf("=== fatal %s: %s\n", what, strerror(errno));
-	fflush(stdout);
-	exit(2);
-}
-
 static const char *name(uint32_t s)
 {
 	const char *n = devstate_mig2_state_name(s);
 
 	return n ? n : "?";
-}
-
-/* Open one mdev through its group, attaching the group to the shared
- * type1v2 container (set up with the first group). */
-static int open_device(const char *group_path, const char *uuid)
-{
-	struct vfio_group_status st = { .argsz = sizeof(st) };
-	int group, dev;
-
-	if (container < 0) {
-		container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-		if (container < 0)
-			die("open /dev/vfio/vfio");
-		if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
-			die("VFIO_GET_API_VERSION");
-		if (ioctl(container, VFIO_CHECK_EXTENSION,
-			  VFIO_TYPE1v2_IOMMU) != 1)
-			die("no VFIO_TYPE1v2_IOMMU");
-	}
-	group = open(group_path, O_RDWR | O_CLOEXEC);
-	if (group < 0)
-		die(group_path);
-	if (ioctl(group, VFIO_GROUP_GET_STATUS, &st))
-		die("VFIO_GROUP_GET_STATUS");
-	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		errno = EBUSY;
-		die("group not viable");
-	}
-	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
-		die("VFIO_GROUP_SET_CONTAINER");
-	/* The IOMMU is set once, after the first group joined. */
-	if (!iommu_set) {
-		if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-			die("VFIO_SET_IOMMU");
-		iommu_set = 1;
-	}
-	dev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
-	if (dev < 0)
-		die("VFIO_GROUP_GET_DEVICE_FD");
-	return dev;
 }
 
 /* The feature header and its payload, aligned for the u64 payloads. */

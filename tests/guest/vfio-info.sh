@@ -37,14 +37,11 @@ skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
 start=$(date +%s)
+. "$here/lib.sh"
 
 # --- what the test needs ------------------------------------------------
-qemu=$(command -v qemu-system-x86_64) ||
-	skip "no qemu-system-x86_64 (Debian package qemu-system-x86)"
-busybox=$(command -v busybox || ls /bin/busybox 2>/dev/null) ||
-	skip "no busybox (Debian package busybox-static)"
+guest_require
 command -v python3 >/dev/null || skip "no python3 (Debian package python3)"
-command -v timeout >/dev/null || skip "no timeout (coreutils)"
 
 # The newest installed kernel that has vfio-pci.
 kver=""
@@ -62,16 +59,12 @@ cli=$builddir/tools/.libs/devstate-cli
 head -c 4 "$cli" 2>/dev/null | grep -q ELF ||
 	fail "no devstate-cli binary in $builddir/tools (build first)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/devstate-guest.XXXXXX") ||
-	fail "mktemp failed"
-cleanup() { [ "${DEVSTATE_GUEST_KEEP:-0}" = 1 ] || rm -rf "$work"; }
-trap cleanup EXIT
+guest_workdir vfio-info
 root=$work/root
 mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
 	"$root/dev" "$root/tmp"
 
 # --- the initramfs --------------------------------------------------------
-. "$here/lib.sh"
 guest_add_base "$here/init.sh"
 guest_add_program "$cli" devstate-cli
 guest_add_modules "$kver" vfio_iommu_type1 vfio_pci
@@ -91,39 +84,13 @@ echo "cli:      $cli"
 echo "qemu:     $("$qemu" --version | head -n 1)"
 
 # --- boot -----------------------------------------------------------------
-# No network: e1000e has no netdev (its link goes nowhere).  No reboot:
-# panic=-1 and -no-reboot turn any guest failure into a qemu exit.
-boot=$(date +%s)
-timeout -k 5 "$limit" "$qemu" \
-	-machine q35,accel=tcg -device intel-iommu,intremap=on \
-	-smp 1 -m 512M -nodefaults -display none -no-reboot \
-	-kernel "$kernel" -initrd "$work/initramfs.cpio" \
-	-append "console=ttyS0 intel_iommu=on panic=-1 quiet" \
-	-serial "file:$work/console.log" -serial "file:$work/results.log" \
-	-device edu -device pci-testdev -device e1000e,romfile= \
-	>"$work/qemu.log" 2>&1
-rc=$?
-end=$(date +%s)
-tr -d '\r' <"$work/results.log" >"$work/results.txt" 2>/dev/null
-
-if [ $rc -ne 0 ]; then
-	echo "--- qemu"
-	cat "$work/qemu.log"
-	echo "--- guest console (last 40 lines)"
-	tr -d '\r' <"$work/console.log" | tail -n 40
-	echo "--- guest output"
-	cat "$work/results.txt"
-	[ $rc -eq 124 ] || [ $rc -eq 137 ] &&
-		fail "the guest did not finish within $limit s"
-	fail "qemu exited with status $rc"
-fi
-
-echo "--- guest output (boot + test: $((end - boot)) s)"
-cat "$work/results.txt"
-echo "---"
+# An emulated IOMMU and three PCI devices; e1000e has no netdev (its link
+# goes nowhere).
+GUEST_QEMU="-device intel-iommu,intremap=on -device edu -device pci-testdev -device e1000e,romfile="
+GUEST_APPEND=intel_iommu=on
+guest_boot
 python3 "$here/check-info.py" "$work/results.txt" || {
-	echo "--- guest console (last 40 lines)"
-	tr -d '\r' <"$work/console.log" | tail -n 40
+	guest_console
 	fail "the guest's report does not match its kernel"
 }
-echo "ok: real-kernel VFIO test in $(($(date +%s) - start)) s (boot + test $((end - boot)) s)"
+echo "ok: real-kernel VFIO test in $(($(date +%s) - start)) s (boot + test $GUEST_SECONDS s)"
