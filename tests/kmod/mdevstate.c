@@ -61,41 +61,37 @@
 /* ---------------------------------------------------------------- */
 /* Parameters (fixed at load: 0444).                                 */
 
-static unsigned int mem_kb = 1024;
-module_param(mem_kb, uint, 0444);
-MODULE_PARM_DESC(mem_kb, "device memory (BAR0) per instance, KiB, multiple of 4 (default 1024)");
+#define MDS_PARAM(name, def, desc)			\
+	static unsigned int name = def;			\
+	module_param(name, uint, 0444);			\
+	MODULE_PARM_DESC(name, desc)
 
-static unsigned int chunk_kb = 64;
-module_param(chunk_kb, uint, 0444);
-MODULE_PARM_DESC(chunk_kb, "DEVICE_MEMORY region length, KiB, multiple of 4 (default 64)");
+MDS_PARAM(mem_kb, 1024,
+	  "device memory (BAR0) per instance, KiB, multiple of 4 (default 1024)");
 
-static unsigned int config_kb = 4;
-module_param(config_kb, uint, 0444);
-MODULE_PARM_DESC(config_kb, "device config size = DEVICE_CONFIG region length, KiB, multiple of 4 (default 4)");
+MDS_PARAM(chunk_kb, 64,
+	  "DEVICE_MEMORY region length, KiB, multiple of 4 (default 64)");
 
-static unsigned int bitmap_bytes = 4096;
-module_param(bitmap_bytes, uint, 0444);
-MODULE_PARM_DESC(bitmap_bytes, "DIRTY_BITMAP region length, bytes, multiple of 4096 (default 4096)");
+MDS_PARAM(config_kb, 4,
+	  "device config size = DEVICE_CONFIG region length, KiB, multiple of 4 (default 4)");
 
-static unsigned int sysmem_mb = 1024;
-module_param(sysmem_mb, uint, 0444);
-MODULE_PARM_DESC(sysmem_mb, "system memory the dirty log covers, MiB (default 1024)");
+MDS_PARAM(bitmap_bytes, 4096,
+	  "DIRTY_BITMAP region length, bytes, multiple of 4096 (default 4096)");
 
-static unsigned int layout = 2;
-module_param(layout, uint, 0444);
-MODULE_PARM_DESC(layout, "control layout version, 1 or 2 (default 2)");
+MDS_PARAM(sysmem_mb, 1024,
+	  "system memory the dirty log covers, MiB (default 1024)");
 
-static unsigned int region_type = 2;
-module_param(region_type, uint, 0444);
-MODULE_PARM_DESC(region_type, "VFIO region type of the device-state regions (default 2)");
+MDS_PARAM(layout, 2,
+	  "control layout version, 1 or 2 (default 2)");
 
-static unsigned int log_limit;
-module_param(log_limit, uint, 0444);
-MODULE_PARM_DESC(log_limit, "dirty-log capacity in pages, 0 = unlimited; beyond it queries fail with ENOSPC");
+MDS_PARAM(region_type, 2,
+	  "VFIO region type of the device-state regions (default 2)");
 
-static unsigned int max_instances = 4;
-module_param(max_instances, uint, 0444);
-MODULE_PARM_DESC(max_instances, "instances the parent offers (default 4)");
+MDS_PARAM(log_limit, 0,
+	  "dirty-log capacity in pages, 0 = unlimited; beyond it queries fail with ENOSPC");
+
+MDS_PARAM(max_instances, 4,
+	  "instances the parent offers (default 4)");
 
 /* ---------------------------------------------------------------- */
 /* The interface (SPEC 2-4).                                        */
@@ -124,30 +120,27 @@ struct field_desc {
 	u32 off, width, access;
 };
 
-/* Offsets are ABI (SPEC 3), written out as numbers. */
+/* Offsets are ABI (SPEC 3), written out as numbers.  Both versions
+ * share the fields up to F_MEM_POS; version 2 inserts SYS_ACTION at 56. */
+#define LAYOUT_COMMON_FIELDS				\
+	[F_VERSION]	= { 0, 4, ACC_R },		\
+	[F_STATE]	= { 4, 4, ACC_W },		\
+	[F_CAPS]	= { 8, 4, ACC_R },		\
+	[F_CFG_ACTION]	= { 16, 4, ACC_W },		\
+	[F_CFG_SIZE]	= { 24, 8, ACC_R | ACC_W },	\
+	[F_MEM_ACTION]	= { 32, 4, ACC_W },		\
+	[F_MEM_SIZE]	= { 40, 8, ACC_R | ACC_W },	\
+	[F_MEM_POS]	= { 48, 8, ACC_R | ACC_W }
+
 static const struct field_desc layout_v1[F_COUNT] = {
-	[F_VERSION]	= { 0, 4, ACC_R },
-	[F_STATE]	= { 4, 4, ACC_W },
-	[F_CAPS]	= { 8, 4, ACC_R },
-	[F_CFG_ACTION]	= { 16, 4, ACC_W },
-	[F_CFG_SIZE]	= { 24, 8, ACC_R | ACC_W },
-	[F_MEM_ACTION]	= { 32, 4, ACC_W },
-	[F_MEM_SIZE]	= { 40, 8, ACC_R | ACC_W },
-	[F_MEM_POS]	= { 48, 8, ACC_R | ACC_W },
+	LAYOUT_COMMON_FIELDS,
 	[F_SYS_ACTION]	= { 0, 0, 0 },		/* none in version 1 */
 	[F_SYS_START]	= { 56, 8, ACC_W },
 	[F_SYS_PAGE_NR]	= { 64, 8, ACC_W },
 };
 
 static const struct field_desc layout_v2[F_COUNT] = {
-	[F_VERSION]	= { 0, 4, ACC_R },
-	[F_STATE]	= { 4, 4, ACC_W },
-	[F_CAPS]	= { 8, 4, ACC_R },
-	[F_CFG_ACTION]	= { 16, 4, ACC_W },
-	[F_CFG_SIZE]	= { 24, 8, ACC_R | ACC_W },
-	[F_MEM_ACTION]	= { 32, 4, ACC_W },
-	[F_MEM_SIZE]	= { 40, 8, ACC_R | ACC_W },
-	[F_MEM_POS]	= { 48, 8, ACC_R | ACC_W },
+	LAYOUT_COMMON_FIELDS,
 	[F_SYS_ACTION]	= { 56, 4, ACC_W },
 	[F_SYS_START]	= { 64, 8, ACC_W },
 	[F_SYS_PAGE_NR]	= { 72, 8, ACC_W },
@@ -291,8 +284,7 @@ static void log_sysmem(struct mstate *ms, u64 page)
 	set_bit(page, ms->sys_log);
 	ms->sys_pending++;
 	if (log_limit && ms->sys_pending > log_limit) {
-		bitmap_zero(ms->sys_log, ms->sys_pages);
-		ms->sys_pending = 0;
+		empty_sys_log(ms);
 		ms->overflow = true;
 	}
 }
@@ -386,20 +378,15 @@ static void put_rec(u8 *p, u64 off, u64 len)
 	put_unaligned_le64(len, p + 8);
 }
 
+/* One record per run [i, n) of dirty pages; the dirty bits cleared. */
 static int build_delta(struct mstate *ms, u8 **data, u64 *size)
 {
-	u64 i, n, total = 0;
+	unsigned long i, n;
+	u64 total = 0;
 	u8 *buf, *p;
 
-	for (i = 0; i < ms->mem_pages; i = n) {
-		if (!test_bit(i, ms->mem_dirty)) {
-			n = i + 1;
-			continue;
-		}
-		for (n = i; n < ms->mem_pages && test_bit(n, ms->mem_dirty); n++)
-			;
+	for_each_set_bitrange(i, n, ms->mem_dirty, ms->mem_pages)
 		total += REC_HDR + (n - i) * PAGE_4K;
-	}
 	*size = total;
 	*data = NULL;
 	if (!total)
@@ -408,17 +395,12 @@ static int build_delta(struct mstate *ms, u8 **data, u64 *size)
 	if (!buf)
 		return -ENOMEM;
 	p = buf;
-	for (i = 0; i < ms->mem_pages; i = n) {
-		if (!test_bit(i, ms->mem_dirty)) {
-			n = i + 1;
-			continue;
-		}
-		for (n = i; n < ms->mem_pages && test_bit(n, ms->mem_dirty); n++)
-			clear_bit(n, ms->mem_dirty);
+	for_each_set_bitrange(i, n, ms->mem_dirty, ms->mem_pages) {
 		put_rec(p, i * PAGE_4K, (n - i) * PAGE_4K);
 		memcpy(p + REC_HDR, ms->mem + i * PAGE_4K, (n - i) * PAGE_4K);
 		p += REC_HDR + (n - i) * PAGE_4K;
 	}
+	bitmap_zero(ms->mem_dirty, ms->mem_pages);
 	*data = buf;
 	return 0;
 }
@@ -1013,6 +995,23 @@ static void mdevstate_close(struct vfio_device *vdev)
 	mutex_unlock(&ms->lock);
 }
 
+/* Everything an instance holds, freed: at release, and when its init
+ * failed part of the way (every pointer is then NULL or valid). */
+static void free_instance(struct mstate *ms)
+{
+	int i;
+
+	free_out(ms);
+	kvfree(ms->stage);
+	for (i = R_CONFIG; i < R_COUNT; i++)
+		vfree(ms->rbuf[i]);
+	bitmap_free(ms->sys_log);
+	bitmap_free(ms->mem_dirty);
+	kvfree(ms->cfg);
+	vfree(ms->mem);
+	mutex_destroy(&ms->lock);
+}
+
 static int mdevstate_init_dev(struct vfio_device *vdev)
 {
 	struct mstate *ms = to_ms(vdev);
@@ -1044,30 +1043,13 @@ static int mdevstate_init_dev(struct vfio_device *vdev)
 	get_random_bytes(ms->cfg + REG_FILE, ms->cfg_len - REG_FILE);
 	return 0;
 nomem:
-	for (i = R_CONFIG; i < R_COUNT; i++)
-		vfree(ms->rbuf[i]);
-	bitmap_free(ms->sys_log);
-	bitmap_free(ms->mem_dirty);
-	kvfree(ms->cfg);
-	vfree(ms->mem);
-	mutex_destroy(&ms->lock);
+	free_instance(ms);	/* vfio calls no release after a failed init */
 	return -ENOMEM;
 }
 
 static void mdevstate_release_dev(struct vfio_device *vdev)
 {
-	struct mstate *ms = to_ms(vdev);
-	int i;
-
-	free_out(ms);
-	kvfree(ms->stage);
-	for (i = R_CONFIG; i < R_COUNT; i++)
-		vfree(ms->rbuf[i]);
-	bitmap_free(ms->sys_log);
-	bitmap_free(ms->mem_dirty);
-	kvfree(ms->cfg);
-	vfree(ms->mem);
-	mutex_destroy(&ms->lock);
+	free_instance(to_ms(vdev));
 	atomic_inc(&avail);
 }
 
