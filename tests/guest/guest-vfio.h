@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the guest programs (mig2-fsm, mtty-migrate) share: opening mdev
- * instances through their VFIO groups into one type1v2 container, and
- * dying with a "=== fatal" line the guest tests look for.  Header-only
- * (static functions): each program is one translation unit.
+ * What the guest programs (mig2-fsm, mig2-migrate, kmod-work) share:
+ * opening mdev instances through their VFIO groups into one type1v2
+ * container, the start of main for the two that take "GROUP UUID GROUP
+ * UUID ...", and dying with a "=== fatal" line (exit status 2) the guest
+ * tests look for.  Header-only (static functions): each program is one
+ * translation unit.
  */
 #ifndef DEVSTATE_GUEST_VFIO_H
 #define DEVSTATE_GUEST_VFIO_H
@@ -68,6 +70,24 @@ static int open_device(const char *group_path, const char *uuid)
 	if (dev < 0)
 		die("VFIO_GROUP_GET_DEVICE_FD");
 	return dev;
+}
+
+/* The start of main for a program run as "PROGRAM GROUP-1 UUID-1 GROUP-2
+ * UUID-2 ..." (GROUP a /dev/vfio/N path): standard output line-buffered
+ * (the report goes to a serial port), "usage: PROGRAM USAGE" and exit
+ * status 2 unless there are exactly NARGS arguments, and both instances
+ * opened, into *first and *second. */
+static inline void guest_open_two(int argc, char **argv, int nargs,
+				  const char *usage, int *first,
+				  int *second)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc != nargs + 1) {
+		fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+		exit(2);
+	}
+	*first = open_device(argv[1], argv[2]);
+	*second = open_device(argv[3], argv[4]);
 }
 
 #endif /* DEVSTATE_GUEST_VFIO_H */

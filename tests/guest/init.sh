@@ -3,23 +3,15 @@
 # /init of the guest that tests/guest/vfio-info.sh boots (busybox sh).
 # Loads the vfio modules, binds every emulated test device to vfio-pci and
 # runs devstate-cli info on it.  Everything it reports goes to the second
-# serial port (/dev/ttyS1), away from the kernel's console on ttyS0, in
-# sections that tests/guest/check-info.py reads:
+# serial port (/dev/ttyS1; init-lib.sh), away from the kernel's console on
+# ttyS0, in sections that tests/guest/check-info.py reads:
 #   === device NAME BDF / --- KEY / ... / === end NAME / === done
-PATH=/bin
-export PATH
-/bin/busybox mount -t proc proc /proc
-/bin/busybox --install -s /bin
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec >/dev/ttyS1 2>&1
 
-# CLI, LIBPATH and MODULES, written by vfio-info.sh
-. /guest.conf
+# CLI, LIBPATH and MODULES come from /guest.conf (vfio-info.sh writes it).
+. /init-lib.sh
 
-echo "=== kernel $(uname -r)"
 for m in $MODULES; do
-	insmod "/modules/$m.ko" || echo "=== insmod-failed $m"
+	guest_insmod "$m"
 done
 
 name_of() {
@@ -65,6 +57,4 @@ for d in /sys/bus/pci/devices/*; do
 	cat /tmp/err
 	echo "=== end $name"
 done
-echo "=== done"
-sync
-poweroff -f
+guest_done

@@ -8,43 +8,29 @@
 # checks on the third, removes the instances and unloads the module.
 # Then reports every WARNING, BUG or oops of the kernel log (the kernel
 # runs with slub_debug=FZP).  Everything goes to the second serial port
-# (/dev/ttyS1); kmod-migrate.sh reads the "=== " lines.
-PATH=/bin
-export PATH
-/bin/busybox mount -t proc proc /proc
-/bin/busybox --install -s /bin
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec >/dev/ttyS1 2>&1
+# (/dev/ttyS1; init-lib.sh); kmod-migrate.sh reads the "=== " lines.
 
-# LIBPATH and MODULES, written by kmod-migrate.sh
-. /guest.conf
+# LIBPATH and MODULES come from /guest.conf (kmod-migrate.sh writes it).
+. /init-lib.sh
 export LD_LIBRARY_PATH=$LIBPATH
 
-echo "=== kernel $(uname -r)"
 echo "=== cmdline $(cat /proc/cmdline)"
 for m in $MODULES; do
-	insmod "/modules/$m.ko" || echo "=== insmod-failed $m"
+	guest_insmod "$m"
 done
 
 types=/sys/devices/virtual/mdevstate/mdevstate/mdev_supported_types
 src=5e1f0a2c-6d1b-4c6e-9b8a-000000000001
 dst=5e1f0a2c-6d1b-4c6e-9b8a-000000000002
 hos=5e1f0a2c-6d1b-4c6e-9b8a-000000000003
-group() {
-	g=$(readlink "/sys/bus/mdev/devices/$1/iommu_group")
-	echo "${g##*/}"
-}
 for v in 1 2; do
 	echo "=== layout $v"
-	insmod /modules/mdevstate.ko layout=$v || echo "=== insmod-failed mdevstate layout=$v"
+	guest_insmod mdevstate layout=$v
 	echo "=== available $(cat $types/mdevstate-1/available_instances 2>&1)"
-	for u in $src $dst $hos; do
-		echo "$u" >"$types/mdevstate-1/create" || echo "=== create-failed $u"
-	done
-	gs=$(group $src)
-	gd=$(group $dst)
-	gh=$(group $hos)
+	mdev_create "$types/mdevstate-1" $src $dst $hos
+	gs=$(mdev_group $src)
+	gd=$(mdev_group $dst)
+	gh=$(mdev_group $hos)
 	echo "=== groups $gs $gd $gh"
 	echo "=== info-text $v"
 	/devstate-cli info "vfio:/dev/vfio/$gs/$src"
@@ -55,9 +41,7 @@ for v in 1 2; do
 	echo "=== migrate-rc $v $? (started at ${start} s uptime)"
 	/kmod-work hostile $v $gh $hos
 	echo "=== hostile-rc $v $?"
-	for u in $src $dst $hos; do
-		echo 1 >"/sys/bus/mdev/devices/$u/remove" || echo "=== remove-failed $u"
-	done
+	mdev_remove $src $dst $hos
 	rmmod mdevstate && echo "=== rmmod $v ok" || echo "=== rmmod-failed $v"
 done
 # the kernel's log: nothing may have gone wrong in it
@@ -68,6 +52,4 @@ else
 	echo "=== kernel-log-clean"
 fi
 grep mdevstate /tmp/dmesg
-echo "=== done"
-sync
-poweroff -f
+guest_done

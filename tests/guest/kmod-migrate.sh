@@ -30,28 +30,13 @@
 set -u
 
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=$(cd "${top_builddir:-.}" && pwd)
-limit=${DEVSTATE_GUEST_TIMEOUT:-300}
-here=$srcdir/tests/guest
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
-start=$(date +%s)
+. "$srcdir/tests/guest/lib.sh"
+guest_start 300
 
 # --- what the test needs ------------------------------------------------
-. "$here/lib.sh"
-guest_require
 guest_kernel_612
-
-# the real binaries, not libtool's wrapper scripts
-cli=$builddir/tools/.libs/devstate-cli
-[ -f "$cli" ] || cli=$builddir/tools/devstate-cli
-work_prog=$builddir/tests/guest/kmod-work
-for p in "$cli" "$work_prog"; do
-	head -c 4 "$p" 2>/dev/null | grep -q ELF ||
-		fail "no $p binary (make first)"
-done
+guest_binary cli tools/devstate-cli
+guest_binary work_prog tests/guest/kmod-work
 
 guest_workdir kmod-migrate
 
@@ -69,10 +54,7 @@ fi
 t1=$(date +%s)
 
 # --- the initramfs --------------------------------------------------------
-root=$work/root
-mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
-	"$root/dev" "$root/tmp"
-guest_add_base "$here/kmod-init.sh"
+guest_root "$here/kmod-init.sh"
 guest_add_program "$cli" devstate-cli
 guest_add_program "$work_prog" kmod-work
 guest_add_modules "$kver" vfio_iommu_type1 mdev

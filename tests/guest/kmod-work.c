@@ -38,6 +38,7 @@
 #include <linux/vfio.h>
 
 #include "libdevstate/core.h"
+#include "tests/guest/guest-vfio.h"
 
 /* The sample device (tests/kmod/mdevstate.c). */
 #define R_BAR0		0
@@ -67,12 +68,6 @@ struct dev {
 
 static int bad;
 
-static void die(const char *what)
-{
-	printf("=== fatal %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint64_t rnd(void)
@@ -97,46 +92,19 @@ static void get_regions(struct dev *d)
 	}
 }
 
-static int group_open(int container, const char *group)
-{
-	struct vfio_group_status st = { .argsz = sizeof(st) };
-	char path[64];
-	int g;
-
-	snprintf(path, sizeof(path), "/dev/vfio/%s", group);
-	g = open(path, O_RDWR | O_CLOEXEC);
-	if (g < 0)
-		die(path);
-	if (ioctl(g, VFIO_GROUP_GET_STATUS, &st) < 0)
-		die("VFIO_GROUP_GET_STATUS");
-	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		errno = EBUSY;
-		die("group not viable");
-	}
-	if (ioctl(g, VFIO_GROUP_SET_CONTAINER, &container) < 0)
-		die("VFIO_GROUP_SET_CONTAINER");
-	return g;
-}
-
-/* One container with both groups, type1v2, and our DMA buffer at IOVA 0. */
+/* The instances (group numbers and UUIDs) in guest-vfio.h's type1v2
+ * container, and our DMA buffer mapped there at IOVA 0. */
 static uint8_t *setup(const char **groups, const char **uuids, int n,
 		      struct dev *devs)
 {
 	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
-	int container, g, i;
+	char path[64];
 	uint8_t *buf;
+	int i;
 
-	container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (container < 0)
-		die("/dev/vfio/vfio");
 	for (i = 0; i < n; i++) {
-		g = group_open(container, groups[i]);
-		if (i == 0 &&
-		    ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0)
-			die("VFIO_SET_IOMMU type1v2");
-		devs[i].fd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, uuids[i]);
-		if (devs[i].fd < 0)
-			die("VFIO_GROUP_GET_DEVICE_FD");
+		snprintf(path, sizeof(path), "/dev/vfio/%s", groups[i]);
+		devs[i].fd = open_device(path, uuids[i]);
 		get_regions(&devs[i]);
 	}
 	buf = mmap(NULL, DMA_BYTES, PROT_READ | PROT_WRITE,
@@ -148,7 +116,7 @@ static uint8_t *setup(const char **groups, const char **uuids, int n,
 	map.iova = 0;
 	map.size = DMA_BYTES;
 	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-	if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map) < 0)
+	if (ioctl(guest_container, VFIO_IOMMU_MAP_DMA, &map) < 0)
 		die("VFIO_IOMMU_MAP_DMA");
 	return buf;
 }
@@ -200,6 +168,21 @@ static void set_bit64(uint64_t *bm, uint64_t i)
 	bm[i / 64] |= 1ull << (i % 64);
 }
 
+/* A write of the workload answered RC: true when the workload ends,
+ * because the device refused it as stopped (EBUSY: the migration stopped
+ * it) or it failed (counted in bad). */
+static bool workload_ends(int rc, const char *what)
+{
+	if (rc == -EBUSY)
+		return true;
+	if (rc < 0) {
+		printf("=== fatal %s: %s\n", what, strerror(-rc));
+		bad++;
+		return true;
+	}
+	return false;
+}
+
 static int do_migrate(char **argv)
 {
 	const char *groups[2] = { argv[1], argv[3] };
@@ -210,7 +193,7 @@ static int do_migrate(char **argv)
 	uint8_t *buf, *a, *b, chunk[64];
 	struct dev d[2];
 	char fa[16], fb[16], ram[32];
-	int status, rc;
+	int status;
 	pid_t pid;
 	FILE *f;
 
@@ -262,27 +245,17 @@ static int do_migrate(char **argv)
 			len = (uint32_t)(DMA_BYTES - addr);
 		for (i = 0; i < sizeof(chunk); i++)
 			chunk[i] = (uint8_t)rnd();
-		rc = wr(&d[0], R_BAR0, off, chunk, sizeof(chunk));
-		if (rc == -EBUSY)
+		if (workload_ends(wr(&d[0], R_BAR0, off, chunk, sizeof(chunk)),
+				  "BAR0 write"))
 			break;
-		if (rc < 0) {
-			printf("=== fatal BAR0 write: %s\n", strerror(-rc));
-			bad++;
-			break;
-		}
 		writes++;
 		if (wr64(&d[0], R_BAR1, REG_DMA_ADDR, addr) < 0 ||
 		    wr32(&d[0], R_BAR1, REG_DMA_LEN, len) < 0 ||
 		    wr32(&d[0], R_BAR1, REG_DMA_VALUE, value) < 0)
 			die("DMA registers");
-		rc = wr32(&d[0], R_BAR1, REG_DOORBELL, 1);
-		if (rc == -EBUSY)
+		if (workload_ends(wr32(&d[0], R_BAR1, REG_DOORBELL, 1),
+				  "doorbell"))
 			break;
-		if (rc < 0) {
-			printf("=== fatal doorbell: %s\n", strerror(-rc));
-			bad++;
-			break;
-		}
 		rings++;
 		for (i = 0; i < len; i += 4) {
 			uint32_t v;

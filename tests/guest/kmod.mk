@@ -9,7 +9,7 @@
 # check_PROGRAMS entry.
 noinst_PROGRAMS += tests/guest/kmod-work
 tests_guest_kmod_work_SOURCES = tests/guest/kmod-work.c libdevstate/layout.c \
-	libdevstate/core.h
+	libdevstate/core.h tests/guest/guest-vfio.h
 tests_guest_kmod_work_CFLAGS = $(AM_CFLAGS)
 TESTS += tests/guest/kmod-migrate.sh
 tests/guest/kmod-migrate.sh.log tests/guest/kmod-migrate.log: \

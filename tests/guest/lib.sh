@@ -1,8 +1,38 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Shared by the guest tests (sourced): building an initramfs from the
-# host's busybox, programs with their libraries, and kernel modules.
-# The caller defines fail() and sets root (the initramfs tree, with bin/
-# and modules/), builddir (for libdevstate's .libs) and busybox.
+# Shared by the guest tests (sourced): their start (guest_start), building
+# an initramfs from the host's busybox, programs with their libraries, and
+# kernel modules, and booting it.  A test begins with
+#	set -u
+#	srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+#	. "$srcdir/tests/guest/lib.sh"
+#	guest_start DEFAULT-SECONDS
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+# The variables every test uses: builddir (make check's top_builddir, for
+# the programs and libdevstate's .libs), limit (seconds for the guest:
+# DEVSTATE_GUEST_TIMEOUT, else DEFAULT-SECONDS), here (this directory)
+# and start (the test's start, date +%s); then guest_require.
+guest_start() {
+	start=$(date +%s)
+	builddir=$(cd "${top_builddir:-.}" && pwd) ||
+		fail "no build directory ${top_builddir:-.}"
+	limit=${DEVSTATE_GUEST_TIMEOUT:-$1}
+	here=$srcdir/tests/guest
+	guest_require
+}
+
+# The real binary of this build's program DIR/NAME (not libtool's
+# wrapper script: DIR/.libs/NAME when there is one) into the variable
+# VAR; fails unless it is an ELF file.
+guest_binary() {
+	b=$builddir/$(dirname "$2")/.libs/$(basename "$2")
+	[ -f "$b" ] || b=$builddir/$2
+	head -c 4 "$b" 2>/dev/null | grep -q ELF ||
+		fail "no $b binary (make $2 first)"
+	eval "$1=\$b"
+}
 
 # Copy the libraries ldd resolves for a program, each to its own absolute
 # path under $root; GUEST_LIBDIRS collects their directories.
@@ -33,13 +63,19 @@ guest_add_program() {
 	guest_copy_libs "$1"
 }
 
-# busybox as /bin/busybox and /bin/sh, and INIT as /init.
-guest_add_base() {
+# The initramfs tree: sets root ($work/root) and makes its directories,
+# busybox as /bin/busybox and /bin/sh, INIT as /init and init-lib.sh
+# (what every /init sources first) as /init-lib.sh.
+guest_root() {
+	root=$work/root
+	mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
+		"$root/dev" "$root/tmp" || fail "cannot create $root"
 	cp -L "$busybox" "$root/bin/busybox" || fail "cannot copy $busybox"
 	ln -s busybox "$root/bin/sh"
 	guest_copy_libs "$busybox"
-	cp "$1" "$root/init" && chmod 755 "$root/init" ||
-		fail "cannot install $1"
+	cp "$1" "$root/init" && chmod 755 "$root/init" &&
+		cp "$here/init-lib.sh" "$root/init-lib.sh" ||
+		fail "cannot install $1 and init-lib.sh"
 }
 
 # The wanted modules of kernel KVER with their modules.dep dependencies,
@@ -94,8 +130,6 @@ guest_pack() {
 }
 
 # --- booting guests (vfio-info.sh, mtty-*.sh, kmod-migrate.sh) --------------
-# The caller also defines skip() and sets srcdir, builddir, limit (seconds
-# for the guest) and work (a scratch directory).
 
 # What booting a guest needs: qemu, busybox, timeout.  Sets qemu, busybox.
 guest_require() {
@@ -184,13 +218,11 @@ mtty_build() {
 # mtty.ko.  The guest runs "/NAME GROUP-1 UUID-1 GROUP-2 UUID-2 ARGS...";
 # ARGS is set in GUEST_ARGS before the call.
 mtty_initramfs() {
-	root=$work/root
-	mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
-		"$root/dev" "$root/tmp"
-	guest_add_base "$srcdir/tests/guest/mtty-init.sh"
+	guest_root "$here/mtty-init.sh"
 	program=/$2
 	while [ $# -ge 2 ]; do
 		guest_add_program "$1" "$2"
+		echo "program:  $1 as /$2"
 		shift 2
 	done
 	# vfio_iommu_type1 and mdev with their dependencies, then mtty
@@ -211,6 +243,21 @@ EOT
 	echo "modules: $modules"
 	echo "qemu:     $("$qemu" --version | head -n 1)"
 	echo "mtty.ko:  $MTTY_TIMES"
+}
+
+# An mtty test's run up to its own checks: the scratch directory NAME,
+# mtty.ko, the initramfs (mtty_initramfs PROGRAM NAME [PATH NAME]...),
+# the boot and mtty_verdict_common; sets r (the guest's report) and bad
+# (1 when a common check failed, else 0).
+mtty_run() {
+	guest_workdir "$1"
+	shift
+	mtty_build
+	mtty_initramfs "$@"
+	guest_boot
+	r=$work/results.txt
+	bad=0
+	mtty_verdict_common "$2"
 }
 
 guest_console() {

@@ -7,6 +7,6 @@
 guest_scripts = tests/guest/vfio-info.sh
 TESTS += $(guest_scripts)
 EXTRA_DIST += $(guest_scripts) tests/guest/init.sh tests/guest/check-info.py \
-	tests/guest/lib.sh
+	tests/guest/lib.sh tests/guest/init-lib.sh
 include $(srcdir)/tests/guest/mtty.mk
 include $(srcdir)/tests/guest/kmod.mk

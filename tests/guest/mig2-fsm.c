@@ -326,14 +326,8 @@ int main(int argc, char **argv)
 	uint32_t from, to;
 	int dev, src, mismatches = 0;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s GROUP UUID SRC-GROUP SRC-UUID\n",
-			argv[0]);
-		return 2;
-	}
-	dev = open_device(argv[1], argv[2]);
-	src = open_device(argv[3], argv[4]);
+	guest_open_two(argc, argv, 4, "GROUP UUID SRC-GROUP SRC-UUID", &dev,
+		       &src);
 
 	flags = mig_flags(dev);
 	printf("=== flags 0x%llx%s%s%s\n", (unsigned long long)flags,

@@ -340,14 +340,8 @@ int main(int argc, char **argv)
 	int src, dst, port, bad = 0, rc;
 	void *s, *d;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc != 6) {
-		fprintf(stderr, "usage: %s SRC-GROUP SRC-UUID DST-GROUP DST-UUID CLI\n",
-			argv[0]);
-		return 2;
-	}
-	src = open_device(argv[1], argv[2]);
-	dst = open_device(argv[3], argv[4]);
+	guest_open_two(argc, argv, 5, "SRC-GROUP SRC-UUID DST-GROUP DST-UUID CLI",
+		       &src, &dst);
 	s = open_ops(src);
 	d = open_ops(dst);
 	check(T->mig2_probe(s, &flags, err, sizeof(err)), "probe source");

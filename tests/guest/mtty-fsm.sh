@@ -25,35 +25,18 @@
 set -u
 
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=$(cd "${top_builddir:-.}" && pwd)
-limit=${DEVSTATE_GUEST_TIMEOUT:-180}
-here=$srcdir/tests/guest
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
-start=$(date +%s)
-. "$here/lib.sh"
+. "$srcdir/tests/guest/lib.sh"
+guest_start 180
 
 # --- what the test needs ------------------------------------------------
-guest_require
 mtty_require
-fsm=$builddir/tests/guest/mig2-fsm
-head -c 4 "$fsm" 2>/dev/null | grep -q ELF ||
-	fail "no $fsm binary (make tests/guest/mig2-fsm first)"
+guest_binary fsm tests/guest/mig2-fsm
 
-# --- mtty.ko, the initramfs, the boot ----------------------------------------
-guest_workdir mtty-fsm
-mtty_build
+# --- mtty.ko, the initramfs, the boot, the common checks ---------------------
 GUEST_ARGS=
-mtty_initramfs "$fsm" mig2-fsm
-echo "program:  $fsm"
-guest_boot
+mtty_run mtty-fsm "$fsm" mig2-fsm
 
 # --- verdict --------------------------------------------------------------
-r=$work/results.txt
-bad=0
-mtty_verdict_common mig2-fsm
 guest_need '^=== flags 0x7 stop-copy p2p pre-copy$' \
 	"mtty's flags STOP_COPY|P2P|PRE_COPY"
 guest_need '^=== saved [1-9][0-9]* bytes' "a saved state of the source instance"

@@ -28,40 +28,19 @@
 set -u
 
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=$(cd "${top_builddir:-.}" && pwd)
-limit=${DEVSTATE_GUEST_TIMEOUT:-180}
-here=$srcdir/tests/guest
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
-start=$(date +%s)
-. "$here/lib.sh"
+. "$srcdir/tests/guest/lib.sh"
+guest_start 180
 
 # --- what the test needs ------------------------------------------------
-guest_require
 mtty_require
-prog=$builddir/tests/guest/mig2-migrate
-head -c 4 "$prog" 2>/dev/null | grep -q ELF ||
-	fail "no $prog binary (make tests/guest/mig2-migrate first)"
-cli=$builddir/tools/.libs/devstate-cli
-[ -f "$cli" ] || cli=$builddir/tools/devstate-cli
-head -c 4 "$cli" 2>/dev/null | grep -q ELF ||
-	fail "no devstate-cli binary in $builddir/tools (build first)"
+guest_binary prog tests/guest/mig2-migrate
+guest_binary cli tools/devstate-cli
 
-# --- mtty.ko, the initramfs, the boot ----------------------------------------
-guest_workdir mtty-migrate
-mtty_build
+# --- mtty.ko, the initramfs, the boot, the common checks ---------------------
 GUEST_ARGS=/devstate-cli
-mtty_initramfs "$prog" mig2-migrate "$cli" devstate-cli
-echo "program:  $prog"
-echo "cli:      $cli"
-guest_boot
+mtty_run mtty-migrate "$prog" mig2-migrate "$cli" devstate-cli
 
 # --- verdict --------------------------------------------------------------
-r=$work/results.txt
-bad=0
-mtty_verdict_common mig2-migrate
 guest_need '^=== flags 0x7 ' "mtty's flags STOP_COPY|P2P|PRE_COPY"
 guest_need '^=== data-size [1-9][0-9]*$' "mtty's MIG_DATA_SIZE"
 guest_need '^=== pre-copy [1-9][0-9]* bytes$' "pre-copy data"

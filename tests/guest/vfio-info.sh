@@ -29,18 +29,10 @@
 set -u
 
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=$(cd "${top_builddir:-.}" && pwd)
-limit=${DEVSTATE_GUEST_TIMEOUT:-180}
-here=$srcdir/tests/guest
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
-start=$(date +%s)
-. "$here/lib.sh"
+. "$srcdir/tests/guest/lib.sh"
+guest_start 180
 
 # --- what the test needs ------------------------------------------------
-guest_require
 command -v python3 >/dev/null || skip "no python3 (Debian package python3)"
 
 # The newest installed kernel that has vfio-pci.
@@ -54,18 +46,12 @@ done
 kernel=/boot/vmlinuz-$kver
 [ -r "$kernel" ] || skip "$kernel is not readable (needs root)"
 
-cli=$builddir/tools/.libs/devstate-cli
-[ -f "$cli" ] || cli=$builddir/tools/devstate-cli
-head -c 4 "$cli" 2>/dev/null | grep -q ELF ||
-	fail "no devstate-cli binary in $builddir/tools (build first)"
+guest_binary cli tools/devstate-cli
 
 guest_workdir vfio-info
-root=$work/root
-mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" \
-	"$root/dev" "$root/tmp"
 
 # --- the initramfs --------------------------------------------------------
-guest_add_base "$here/init.sh"
+guest_root "$here/init.sh"
 guest_add_program "$cli" devstate-cli
 guest_add_modules "$kver" vfio_iommu_type1 vfio_pci
 modules=$GUEST_MODULES
