@@ -285,7 +285,8 @@ static int do_migrate(char **argv)
 	       writes, rings, logged);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		printf("=== fatal migrate status 0x%x\n", status);
-		return 1;
+		bad++;
+		goto out;
 	}
 	if (!logged) {
 		printf("=== no doorbell while logging: pre-copy had no DMA\n");
@@ -345,6 +346,11 @@ static int do_migrate(char **argv)
 	       expect_n, merged_n, diff);
 	bad += diff != 0 || !expect_n;
 	printf("=== migrate-check %s\n", bad ? "FAILED" : "ok");
+out:
+	free(a);
+	free(b);
+	free(expect);
+	free(merged);
 	return bad ? 1 : 0;
 }
 
