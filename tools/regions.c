@@ -146,6 +146,8 @@ static void print_text(const struct devstate_vfio_info *info,
 	if (!info->state_searched)
 		printf("device-state regions: not searched (a CCW device: its region type %u is VFIO_REGION_TYPE_CCW)\n",
 		       info->state_type);
+	else if (!nstate && devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
+		printf("device-state regions: none (not needed: the device migrates by the kernel's migration uAPI v2)\n");
 	else if (!nstate)
 		printf("device-state regions: none (no region has type %u with subtype ctl=1, config=2, memory=3 or bitmap=4)\n",
 		       info->state_type);
