@@ -56,8 +56,12 @@
 /* Raw payloads go to the sink in pieces of this size, the CRC of each
  * computed just before it is handed over, so that the sink's copy reads
  * bytes still in cache (an L2 holds a piece) rather than making a second
- * pass over memory, and a file sink makes few write(2) calls. */
+ * pass over memory, and a file sink makes few write(2) calls.  Sizes
+ * from 64 KiB to 1 MiB measured within noise of each other (bench/README,
+ * rows 1-2); the #ifndef lets a build repeat that. */
+#ifndef SINK_PIECE
 #define SINK_PIECE	(256u << 10)
+#endif
 
 /* ---------------------------------------------------------------- */
 /* Little-endian helpers. */
