@@ -41,9 +41,11 @@ static uint32_t mix(uint32_t crc, const void *p, size_t n)
 }
 
 static uint32_t report(uint32_t crc, struct devstate_dec *d, int ev,
-		       const uint8_t *input, bool whole)
+		       const uint8_t *input, bool whole,
+		       const uint8_t *gathered)
 {
 	const struct devstate_section *s = devstate_dec_section(d);
+	const uint8_t *payload = s->in_pieces ? gathered : s->data;
 	uint64_t v[8];
 
 	crc = mix(crc, &ev, sizeof(ev));
@@ -62,7 +64,8 @@ static uint32_t report(uint32_t crc, struct devstate_dec *d, int ev,
 	if (ev != DEVSTATE_DEC_SECTION)
 		return crc;
 	FZ_ASSERT(s->raw_len <= DEVSTATE_SECTION_MAX);
-	FZ_ASSERT(!s->raw_len == !s->data);
+	FZ_ASSERT(!s->raw_len == !payload);
+	FZ_ASSERT(!s->in_pieces || !s->data);
 	v[0] = s->type;
 	v[1] = s->raw_len;
 	v[2] = s->offset;
@@ -73,7 +76,7 @@ static uint32_t report(uint32_t crc, struct devstate_dec *d, int ev,
 	v[7] = s->pass;
 	crc = mix(crc, v, sizeof(v));
 	if (s->raw_len)
-		crc = mix(crc, s->data, (size_t)s->raw_len);
+		crc = mix(crc, payload, (size_t)s->raw_len);
 	if (whole && s->raw_len) {
 		/* the section's bytes are in the input at its offset */
 		uint8_t *out = malloc((size_t)s->raw_len);
@@ -82,22 +85,27 @@ static uint32_t report(uint32_t crc, struct devstate_dec *d, int ev,
 		FZ_ASSERT(out);
 		FZ_ASSERT(devstate_section_redecode(s, input + s->offset, out,
 						    err, sizeof(err)) == 0);
-		FZ_ASSERT(!memcmp(out, s->data, (size_t)s->raw_len));
+		FZ_ASSERT(!memcmp(out, payload, (size_t)s->raw_len));
 		free(out);
 	}
 	return crc;
 }
 
+/* pieces: raw MEMORY payloads taken in pieces (the load session's
+ * zero-copy path), gathered so the outcome compares with the others */
 static void run(const uint8_t *data, size_t size, uint64_t seed,
-		struct outcome *o)
+		bool pieces, struct outcome *o)
 {
 	struct devstate_dec *d;
 	size_t off = 0;
 	int rc = DEVSTATE_DEC_NEED_MORE;
 	bool ended = false;
+	uint8_t *gathered = NULL;
+	uint64_t glen = 0;
 
 	memset(o, 0, sizeof(*o));
 	FZ_ASSERT(devstate_dec_new(&d) == 0);
+	devstate_dec_set_pieces(d, pieces);
 	while (off < size || (seed && rc == DEVSTATE_DEC_NEED_MORE && off == size)) {
 		size_t piece = size - off, used;
 
@@ -126,9 +134,36 @@ static void run(const uint8_t *data, size_t size, uint64_t seed,
 			break;
 		if (rc == DEVSTATE_DEC_NEED_MORE)
 			FZ_ASSERT(used == piece);
+		if (rc == DEVSTATE_DEC_SECTION_HEAD) {
+			const struct devstate_section *s =
+				devstate_dec_section(d);
+
+			FZ_ASSERT(pieces && s->type == DEVSTATE_SEC_MEMORY &&
+				  s->raw_len && s->raw_len <= DEVSTATE_SECTION_MAX);
+			devstate_dec_take_pieces(d);
+			free(gathered);
+			gathered = malloc((size_t)s->raw_len);
+			FZ_ASSERT(gathered);
+			glen = 0;
+			continue;
+		}
+		if (rc == DEVSTATE_DEC_PIECE) {
+			uint64_t at;
+			size_t n;
+			const uint8_t *p = devstate_dec_piece(d, &n, &at);
+
+			FZ_ASSERT(gathered && at == glen && n &&
+				  n <= DEVSTATE_DEC_PIECE_MAX &&
+				  at + n <= devstate_dec_section(d)->raw_len);
+			FZ_ASSERT(p >= data && p + n <= data + size);
+			memcpy(gathered + at, p, n);
+			glen += n;
+			continue;
+		}
 		/* a feed after END reports END again (0 bytes) or fails */
 		if (rc > 0 && !(rc == DEVSTATE_DEC_END && ended))
-			o->digest = report(o->digest, d, rc, data, !seed);
+			o->digest = report(o->digest, d, rc, data,
+					   !seed && !pieces, gathered);
 		ended |= rc == DEVSTATE_DEC_END;
 		if (rc == DEVSTATE_DEC_SECTION)
 			o->sections++;
@@ -150,6 +185,7 @@ static void run(const uint8_t *data, size_t size, uint64_t seed,
 	o->rc = rc;
 	o->offset = devstate_dec_offset(d);
 	devstate_dec_free(d);
+	free(gathered);
 }
 
 static int sink(void *opaque, const void *buf, size_t len)
@@ -249,12 +285,15 @@ static void as_file(const uint8_t *data, size_t size,
 
 static void one(const uint8_t *data, size_t size)
 {
-	struct outcome whole, piece;
+	struct outcome whole, piece, zc;
 	uint64_t seed;
 
-	run(data, size, 0, &whole);
+	run(data, size, 0, false, &whole);
 	seed = devstate_crc32(0, data, size) | 1ull << 40;
-	run(data, size, seed, &piece);
+	run(data, size, seed, false, &piece);
+	run(data, size, seed, true, &zc);
+	FZ_ASSERT(zc.rc == piece.rc && zc.offset == piece.offset &&
+		  zc.sections == piece.sections && zc.digest == piece.digest);
 	FZ_ASSERT(whole.rc == piece.rc);
 	/* where a failure is noticed may depend on the pieces (a bad
 	 * magic is caught after 8 bytes or after a whole header) */

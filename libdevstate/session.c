@@ -677,7 +677,20 @@ struct devstate_load {
 	uint64_t batch_size;
 	struct devstate_chunk_iter it;
 	struct devstate_chunk_step step;	/* current WRITE_DATA chunk */
-	unsigned char *chunk;			/* bounce buffer, not mapped */
+	unsigned char *map;	/* the DEVICE_MEMORY mapping, or NULL */
+
+	/* A raw MEMORY section taken in pieces (zero-copy): its bytes go
+	 * straight from the caller's buffer into the data region at base +
+	 * their offset; nothing is committed until the decoder verified the
+	 * section (load_memory_verified). */
+	int pieces;
+	uint64_t base;		/* the section's offset in the chunk */
+	/* read/write access: contiguous pieces not yet written, one
+	 * data_write per run (flushed before each commit and before
+	 * devstate_load_feed returns, while the caller's buffer is valid) */
+	const uint8_t *run;
+	size_t run_len;
+	uint64_t run_off;
 
 	struct devstate_load_stats stats;
 	char err[DEVSTATE_ERR_MAX];
@@ -747,7 +760,7 @@ DEVSTATE_EXPORT int devstate_load_new(struct devstate_load **out,
 	if (dev->caps & DEVSTATE_CAP_DEVICE_MEMORY &&
 	    !devstate_dev_map(dev, DEVSTATE_REGION_MEMORY) &&
 	    dev->regions.size[DEVSTATE_REGION_MEMORY] > DEVSTATE_REGION_MAX) {
-		/* the bounce buffer is bounded like everything else */
+		/* chunk lengths are bounded like everything else */
 		devstate_dev_err(dev, "load: the DEVICE_MEMORY region (%llu bytes) is not mappable and exceeds the limit of %llu bytes",
 				 (unsigned long long)dev->regions.size[DEVSTATE_REGION_MEMORY],
 				 (unsigned long long)DEVSTATE_REGION_MAX);
@@ -755,14 +768,10 @@ DEVSTATE_EXPORT int devstate_load_new(struct devstate_load **out,
 		free(l);
 		return -E2BIG;
 	}
-	if (dev->caps & DEVSTATE_CAP_DEVICE_MEMORY &&
-	    !devstate_dev_map(dev, DEVSTATE_REGION_MEMORY)) {
-		l->chunk = malloc((size_t)dev->regions.size[DEVSTATE_REGION_MEMORY]);
-		if (!l->chunk) {
-			devstate_dec_free(l->dec);
-			free(l);
-			return -ENOMEM;
-		}
+	if (dev->caps & DEVSTATE_CAP_DEVICE_MEMORY) {
+		l->map = devstate_dev_map(dev, DEVSTATE_REGION_MEMORY);
+		/* raw memory sections come in pieces, no copy (load_feed) */
+		devstate_dec_set_pieces(l->dec, 1);
 	}
 	l->dev = dev;
 	*out = l;
@@ -844,19 +853,41 @@ static int load_header(struct devstate_load *l,
 	return 0;
 }
 
-/* Run the chunk iterator's bookkeeping steps after a chunk is full. */
+/* Put n verified or staged bytes at offset off of the DEVICE_MEMORY
+ * region: mapped, a copy; else one data write. */
+static int load_put(struct devstate_load *l, const char *step, uint64_t off,
+		    const uint8_t *src, uint64_t n)
+{
+	if (l->map) {
+		memcpy(l->map + off, src, (size_t)n);
+		return 0;
+	}
+	return devstate_dev_data_write(l->dev, step, DEVSTATE_REGION_MEMORY,
+				       off, src, (size_t)n);
+}
+
+/* Read/write access: write the run of pieces gathered so far. */
+static int load_flush_run(struct devstate_load *l)
+{
+	int rc;
+
+	if (!l->run_len)
+		return 0;
+	rc = load_put(l, "load memory", l->run_off, l->run, l->run_len);
+	l->run_len = 0;
+	if (rc < 0)
+		return load_dev_fail(l, rc);
+	return 0;
+}
+
+/* The chunk's bytes are all in the data region and verified: run the
+ * chunk iterator's steps that commit it (pos, SET_BUFFER). */
 static int load_flush_chunk(struct devstate_load *l, const char *step)
 {
 	struct devstate_device *dev = l->dev;
 	struct devstate_chunk_step st = l->step;
-	int rc;
+	int rc = 0;
 
-	if (l->chunk) {
-		rc = devstate_dev_data_write(dev, step, DEVSTATE_REGION_MEMORY,
-					     0, l->chunk, (size_t)st.len);
-		if (rc < 0)
-			return rc;
-	}
 	for (devstate_chunk_next(&l->it, &st);
 	     st.kind == DEVSTATE_STEP_WRITE_POS ||
 	     st.kind == DEVSTATE_STEP_WRITE_ACTION;
@@ -918,7 +949,6 @@ static int load_memory(struct devstate_load *l,
 	/* copy the section's bytes into this device's chunks */
 	while (off < end) {
 		uint64_t in_chunk, n;
-		unsigned char *dst;
 
 		if (l->step.kind != DEVSTATE_STEP_WRITE_DATA ||
 		    off < l->step.pos || off >= l->step.pos + l->step.len) {
@@ -930,15 +960,117 @@ static int load_memory(struct devstate_load *l,
 		n = l->step.len - in_chunk;
 		if (n > end - off)
 			n = end - off;
-		dst = l->chunk ? l->chunk :
-			(unsigned char *)devstate_dev_map(dev, DEVSTATE_REGION_MEMORY);
-		memcpy(dst + in_chunk, sec->data + (off - sec->pos), (size_t)n);
+		rc = load_put(l, step, in_chunk, sec->data + (off - sec->pos), n);
+		if (rc < 0)
+			return load_dev_fail(l, rc);
 		off += n;
 		if (in_chunk + n == l->step.len) {
 			rc = load_flush_chunk(l, step);
 			if (rc < 0)
 				return load_dev_fail(l, rc);
 		}
+	}
+	return 0;
+}
+
+/* A raw MEMORY section's head, not yet verified.  Take its payload in
+ * pieces when it lies within one chunk of this device (the data region
+ * holds one chunk: bytes can wait there for the CRC, uncommitted).  A
+ * section that spans chunks is taken whole, verified, by load_memory.
+ * The device sees nothing but data-region bytes before the section is
+ * verified: even a new batch's size is written in load_memory_verified. */
+static void load_memory_head(struct devstate_load *l,
+			     const struct devstate_section *sec)
+{
+	struct devstate_device *dev = l->dev;
+	uint64_t L = dev->regions.size[DEVSTATE_REGION_MEMORY];
+
+	l->pieces = 0;
+	if (!(dev->caps & DEVSTATE_CAP_DEVICE_MEMORY) || !L ||
+	    devstate_state_check(dev->state, DEVSTATE_OP_SET_MEMORY) < 0)
+		return;		/* load_memory says why */
+	if (sec->pos == 0) {
+		/* the first chunk of a new batch: [0, min(L, batch size)) */
+		if (sec->raw_len > L || sec->raw_len > sec->batch_size)
+			return;
+		l->base = 0;
+	} else {
+		if (!l->in_batch || sec->batch_size != l->batch_size ||
+		    l->step.kind != DEVSTATE_STEP_WRITE_DATA ||
+		    sec->pos < l->step.pos ||
+		    sec->pos - l->step.pos > l->step.len ||
+		    sec->raw_len > l->step.len - (sec->pos - l->step.pos))
+			return;
+		l->base = sec->pos - l->step.pos;
+	}
+	l->pieces = 1;
+	l->run_len = 0;
+	devstate_dec_take_pieces(l->dec);
+}
+
+/* A piece of the section taken in pieces: to the data region, staged. */
+static int load_memory_piece(struct devstate_load *l)
+{
+	const uint8_t *p;
+	uint64_t at, off;
+	size_t n;
+	int rc;
+
+	p = devstate_dec_piece(l->dec, &n, &at);
+	off = l->base + at;
+	if (l->map) {
+		memcpy(l->map + off, p, n);
+		return 0;
+	}
+	if (l->run_len && l->run + l->run_len == p &&
+	    l->run_off + l->run_len == off) {
+		l->run_len += n;
+		return 0;
+	}
+	rc = load_flush_run(l);
+	if (rc < 0)
+		return rc;
+	l->run = p;
+	l->run_len = n;
+	l->run_off = off;
+	return 0;
+}
+
+/* The section taken in pieces is verified (CRC, ordering): its bytes
+ * are in the data region; now start the batch if it is new, and commit
+ * the chunk if the section completed it. */
+static int load_memory_verified(struct devstate_load *l,
+				const struct devstate_section *sec)
+{
+	struct devstate_device *dev = l->dev;
+	const char *step = "load memory";
+	int rc;
+
+	l->pieces = 0;
+	rc = load_flush_run(l);
+	if (rc < 0)
+		return rc;
+	rc = devstate_dev_permit(dev, step, DEVSTATE_OP_SET_MEMORY);
+	if (rc < 0)
+		return load_dev_fail(l, rc);
+	if (sec->pos == 0) {
+		rc = devstate_dev_write_field(dev, step,
+					      DEVSTATE_FIELD_MEMORY_SIZE,
+					      sec->batch_size);
+		if (rc < 0)
+			return load_dev_fail(l, rc);
+		devstate_chunk_init(&l->it, DEVSTATE_CHUNK_LOAD,
+				    sec->batch_size,
+				    dev->regions.size[DEVSTATE_REGION_MEMORY]);
+		devstate_chunk_next(&l->it, &l->step);
+		l->in_batch = 1;
+		l->batch_size = sec->batch_size;
+	}
+	/* load_memory_head placed the section inside l->step */
+	if (l->base + sec->raw_len == l->step.len) {
+		rc = load_flush_chunk(l, step);
+		if (rc < 0)
+			return load_dev_fail(l, rc);
 	}
 	return 0;
 }
@@ -1010,10 +1142,20 @@ DEVSTATE_EXPORT int devstate_load_feed(struct devstate_load *l,
 			if (rc < 0)
 				return rc;
 			break;
+		case DEVSTATE_DEC_SECTION_HEAD:
+			load_memory_head(l, devstate_dec_section(l->dec));
+			break;
+		case DEVSTATE_DEC_PIECE:
+			rc = load_memory_piece(l);
+			if (rc < 0)
+				return rc;
+			break;
 		case DEVSTATE_DEC_SECTION:
 			sec = devstate_dec_section(l->dec);
 			l->stats.sections++;
-			if (sec->type == DEVSTATE_SEC_MEMORY)
+			if (sec->type == DEVSTATE_SEC_MEMORY && sec->in_pieces)
+				rc = load_memory_verified(l, sec);
+			else if (sec->type == DEVSTATE_SEC_MEMORY)
 				rc = load_memory(l, sec);
 			else if (sec->type == DEVSTATE_SEC_CONFIG)
 				rc = load_config(l, sec);
@@ -1035,7 +1177,8 @@ DEVSTATE_EXPORT int devstate_load_feed(struct devstate_load *l,
 		if (ev == DEVSTATE_DEC_NEED_MORE && used == 0)
 			break;
 	}
-	return 0;
+	/* the caller's buffer is valid only until we return */
+	return load_flush_run(l);
 }
 
 DEVSTATE_EXPORT int devstate_load_finish(struct devstate_load *l)
@@ -1090,6 +1233,5 @@ DEVSTATE_EXPORT void devstate_load_free(struct devstate_load *l)
 		return;
 	devstate_m2_load_free(l->m2);
 	devstate_dec_free(l->dec);
-	free(l->chunk);
 	free(l);
 }

@@ -114,9 +114,12 @@ struct devstate_section {
 	/* END */
 	uint64_t section_count;
 	uint32_t stream_crc;
-	/* decoded payload, raw_len bytes (NULL when raw_len is 0); valid
-	 * until the next call on the decoder */
+	/* decoded payload, raw_len bytes (NULL when raw_len is 0, or when
+	 * it was delivered in pieces); valid until the next call on the
+	 * decoder */
 	const uint8_t *data;
+	/* the payload went out as DEVSTATE_DEC_PIECE events */
+	int in_pieces;
 };
 
 /* CRC-32 as zlib's crc32() computes it (crc.c is the one place that
@@ -164,7 +167,13 @@ enum devstate_dec_event {
 	DEVSTATE_DEC_NEED_MORE = 0,	/* all input consumed */
 	DEVSTATE_DEC_HEADER = 1,	/* devstate_dec_header() is valid */
 	DEVSTATE_DEC_SECTION = 2,	/* devstate_dec_section() is valid */
-	DEVSTATE_DEC_END = 3		/* END verified; the stream is done */
+	DEVSTATE_DEC_END = 3,		/* END verified; the stream is done */
+	/* Only with devstate_dec_set_pieces(d, 1): */
+	DEVSTATE_DEC_SECTION_HEAD = 4,	/* a raw MEMORY section's fixed fields
+					 * and meta, length-checked but not yet
+					 * CRC-verified (data is NULL) */
+	DEVSTATE_DEC_PIECE = 5		/* devstate_dec_piece(): the next bytes
+					 * of a payload taken in pieces */
 };
 
 int devstate_dec_new(struct devstate_dec **out);
@@ -178,6 +187,30 @@ int devstate_dec_feed(struct devstate_dec *d, const void *buf, size_t len,
 const struct devstate_stream_header *devstate_dec_header(const struct devstate_dec *d);
 const struct devstate_section *devstate_dec_section(const struct devstate_dec *d);
 const char *devstate_dec_error(const struct devstate_dec *d);
+
+/* Zero-copy delivery of raw MEMORY payloads (the session's load path).
+ * With pieces on, a raw MEMORY section with a payload first yields
+ * DEVSTATE_DEC_SECTION_HEAD.  The caller may then call
+ * devstate_dec_take_pieces() before its next feed: the payload then comes
+ * as DEVSTATE_DEC_PIECE events, each pointing into the caller's own input
+ * buffer (valid as long as that buffer; at most DEVSTATE_DEC_PIECE_MAX
+ * bytes, CRC'd just before it is reported, so it is still in cache for
+ * the caller's copy), and the section's CRC and ordering are checked after
+ * the last piece, when DEVSTATE_DEC_SECTION reports it with in_pieces set
+ * and data NULL.  A caller that does not take the pieces gets the section
+ * whole, as without pieces.  Until DEVSTATE_DEC_SECTION the bytes are
+ * unverified: a caller must not act on them beyond staging them.
+ * 64 KiB measured best of 64 KiB..1 MiB (bench/README, rows 3); the
+ * #ifndef lets a build repeat that measurement. */
+#ifndef DEVSTATE_DEC_PIECE_MAX
+#define DEVSTATE_DEC_PIECE_MAX	(64u << 10)
+#endif
+void devstate_dec_set_pieces(struct devstate_dec *d, int on);
+void devstate_dec_take_pieces(struct devstate_dec *d);
+/* After DEVSTATE_DEC_PIECE: the bytes, their count, and their offset in
+ * the section's raw payload. */
+const uint8_t *devstate_dec_piece(const struct devstate_dec *d, size_t *len,
+				  uint64_t *at);
 /* Bytes consumed so far. */
 uint64_t devstate_dec_offset(const struct devstate_dec *d);
 /* Bytes the decoder holds for its input buffer (for tests: it grows with

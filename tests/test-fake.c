@@ -1419,6 +1419,12 @@ static void migrate_by_hand(const char *src, const char *dst,
 	ck_assert_uint_eq(ca.chunks_got, cb.chunks_set);
 	ck_assert_uint_eq(cb.chunks_got, 0);
 	ck_assert_uint_eq(ca.chunks_set, 0);
+	/* the device's own time: filling on the source, draining on the
+	 * destination, nothing the other way */
+	ck_assert_uint_gt(ca.fill_ns, 0);
+	ck_assert_uint_gt(cb.drain_ns, 0);
+	ck_assert_uint_eq(ca.drain_ns, 0);
+	ck_assert_uint_eq(cb.fill_ns, 0);
 	tclose(&a);
 	tclose(&b);
 }

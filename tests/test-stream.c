@@ -150,6 +150,7 @@ struct result {
 	size_t n;
 	char err[256];
 	uint64_t offset;
+	unsigned in_pieces;	/* sections whose payload came in pieces */
 };
 
 static void result_free(struct result *r)
@@ -162,6 +163,11 @@ static void result_free(struct result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* How decode() runs the decoder: 0 plain; 1 pieces on, every raw MEMORY
+ * payload taken in pieces (gathered, so results compare); 2 pieces on,
+ * none taken (every SECTION_HEAD declined). */
+static int dec_pieces;
+
 /*
  * Feed len bytes in pieces: max_piece 0 = all at once; otherwise random
  * sizes from 1 to max_piece drawn from seed.  keep: copy the payloads.
@@ -173,9 +179,13 @@ static void decode(const uint8_t *p, size_t len, size_t max_piece,
 	const char *bad = NULL;	/* asserting per byte would be slow */
 	size_t off = 0;
 	int rc, stalls = 0;
+	uint8_t *gather = NULL;	/* a payload taken in pieces */
+	uint64_t glen = 0;
+	bool taking = false;
 
 	memset(r, 0, sizeof(*r));
 	ck_assert_int_eq(devstate_dec_new(&d), 0);
+	devstate_dec_set_pieces(d, dec_pieces != 0);
 	rc = DEVSTATE_DEC_NEED_MORE;
 	while (off < len && !bad) {
 		size_t piece = len - off, used = 0, poff = 0;
@@ -207,10 +217,47 @@ static void decode(const uint8_t *p, size_t len, size_t max_piece,
 					bad = "second header event";
 				r->header = true;
 				r->h = *devstate_dec_header(d);
+			} else if (rc == DEVSTATE_DEC_SECTION_HEAD) {
+				const struct devstate_section *s =
+					devstate_dec_section(d);
+
+				if (!dec_pieces || taking ||
+				    s->type != DEVSTATE_SEC_MEMORY ||
+				    s->codec != DEVSTATE_CODEC_RAW ||
+				    !s->raw_len || s->data)
+					bad = "unexpected SECTION_HEAD";
+				if (dec_pieces == 1) {
+					devstate_dec_take_pieces(d);
+					taking = true;
+					free(gather);
+					gather = malloc(s->raw_len);
+					ck_assert_ptr_nonnull(gather);
+					glen = 0;
+				}
+			} else if (rc == DEVSTATE_DEC_PIECE) {
+				size_t n;
+				uint64_t at;
+				const uint8_t *pc = devstate_dec_piece(d, &n,
+								       &at);
+
+				if (!taking || at != glen || !n ||
+				    n > DEVSTATE_DEC_PIECE_MAX ||
+				    at + n > devstate_dec_section(d)->raw_len)
+					bad = "piece out of place";
+				else if (pc < p || pc + n > p + len)
+					bad = "piece not in the caller's buffer";
+				else
+					memcpy(gather + at, pc, n);
+				glen += n;
 			} else if (rc == DEVSTATE_DEC_SECTION) {
 				const struct devstate_section *s =
 					devstate_dec_section(d);
 				struct rec *rec;
+
+				if (!s->in_pieces != !taking ||
+				    (taking && glen != s->raw_len))
+					bad = "pieces and section disagree";
+				taking = false;
 
 				if (r->ended || !r->header)
 					bad = "section outside header..END";
@@ -220,7 +267,11 @@ static void decode(const uint8_t *p, size_t len, size_t max_piece,
 				rec = &r->recs[r->n++];
 				rec->s = *s;
 				rec->data = NULL;
-				if (keep && s->raw_len) {
+				r->in_pieces += s->in_pieces != 0;
+				if (keep && s->raw_len && s->in_pieces) {
+					rec->data = gather;
+					gather = NULL;
+				} else if (keep && s->raw_len) {
 					ck_assert_ptr_nonnull(s->data);
 					rec->data = malloc(s->raw_len);
 					ck_assert_ptr_nonnull(rec->data);
@@ -238,6 +289,7 @@ static void decode(const uint8_t *p, size_t len, size_t max_piece,
 		off += piece;
 	}
 out:
+	free(gather);
 	ck_assert_msg(!bad, "decoder misbehaved: %s", bad);
 	r->rc = rc;
 	r->offset = devstate_dec_offset(d);
@@ -845,11 +897,14 @@ START_TEST(test_random_pieces)
 	ck_assert_int_eq(devstate_enc_end(e), 0);
 	devstate_enc_free(e);
 
-	for (i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
+	for (i = 0; i < 3 * sizeof(maxes) / sizeof(maxes[0]); i++) {
 		uint64_t total = 0;
 		size_t k;
 
-		decode(b.p, b.len, maxes[i], 77 + i + (uint64_t)_i, true, &r);
+		/* plain, payloads in pieces, pieces declined */
+		dec_pieces = (int)(i % 3);
+		decode(b.p, b.len, maxes[i / 3], 77 + i + (uint64_t)_i, true,
+		       &r);
 		ck_assert_msg(r.rc == DEVSTATE_DEC_END, "%s", r.err);
 		ck_assert_uint_eq(r.n, 7);
 		for (k = 0; k < 6; k++) {
@@ -859,8 +914,11 @@ START_TEST(test_random_pieces)
 			total += r.recs[k].s.raw_len;
 		}
 		ck_assert_uint_eq(total, batch);
+		/* raw: the 6 memory sections (none all-zero) in pieces */
+		ck_assert_uint_eq(r.in_pieces, i % 3 == 1 && _i == 0 ? 6 : 0);
 		result_free(&r);
 	}
+	dec_pieces = 0;
 	free(mem);
 	buf_free(&b);
 }
@@ -914,6 +972,7 @@ START_TEST(test_flip_every_byte)
 		for (f = 0; f < sizeof(flips); f++) {
 			memcpy(copy, b.p, b.len);
 			copy[off] ^= flips[f];
+			dec_pieces = (int)((off + f) % 3);
 			decode(copy, b.len, f == 3 ? 5 : 0, off, true, &r);
 			ck_assert_msg(!r.ended,
 				      "flip 0x%02x at offset %zu accepted",
@@ -926,6 +985,7 @@ START_TEST(test_flip_every_byte)
 			result_free(&r);
 		}
 	}
+	dec_pieces = 0;
 	free(copy);
 	buf_free(&b);
 }
@@ -939,6 +999,7 @@ START_TEST(test_truncate_every_offset)
 
 	build_small((enum devstate_codec)_i, &b);
 	for (len = 0; len < b.len; len++) {
+		dec_pieces = (int)(len % 3);
 		decode(b.p, len, len % 3 ? 17 : 0, len, false, &r);
 		/* no error, no END: the caller sees the truncation at EOF */
 		ck_assert_msg(r.rc >= 0 && r.rc != DEVSTATE_DEC_END,
@@ -947,6 +1008,7 @@ START_TEST(test_truncate_every_offset)
 		ck_assert_uint_eq(r.offset, len);
 		result_free(&r);
 	}
+	dec_pieces = 0;
 	decode(b.p, b.len, 0, 0, false, &r);
 	ck_assert_int_eq(r.rc, DEVSTATE_DEC_END);
 	result_free(&r);

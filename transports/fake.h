@@ -74,6 +74,13 @@ struct devstate_fake_counters {
 	/* inner data transfers that moved less than asked (and were
 	 * retried): shows that short transfers happened */
 	uint64_t short_transfers;
+	/* nanoseconds the device spent on its own side of the data path:
+	 * GET_BUFFER filling the DEVICE_MEMORY region from its memory (or
+	 * batch), SET_BUFFER taking the region in and applying a completed
+	 * batch.  A real device does this work itself (DMA, firmware); the
+	 * benchmark reports the library's time without it next to the
+	 * total (bench/README) */
+	uint64_t fill_ns, drain_ns;
 };
 void devstate_fake_counters(const struct devstate_fake *f,
 			    struct devstate_fake_counters *c);
