@@ -118,6 +118,24 @@ int devstate_save_base_fail(struct devstate_save_base *b, int rc)
 	return rc;
 }
 
+int devstate_save_base_step(struct devstate_save_base *b, const char *step,
+			    unsigned allowed, uint32_t state,
+			    enum devstate_save_phase next)
+{
+	int rc = devstate_save_base_order(b, step, allowed);
+
+	if (rc < 0)
+		return rc;
+	if (b->dev->protocol == DEVSTATE_PROTOCOL_MIG2)
+		rc = devstate_dev_mig2_goto(b->dev, step, state);
+	else
+		rc = devstate_dev_set_state(b->dev, step, state);
+	if (rc < 0)
+		return devstate_save_base_dev_fail(b, rc);
+	b->phase = next;
+	return 0;
+}
+
 int devstate_save_base_dev_fail(struct devstate_save_base *b, int rc)
 {
 	save_base_err(b, "%s", b->dev->err);

@@ -92,6 +92,16 @@ int devstate_save_base_order(struct devstate_save_base *b, const char *step,
  */
 int devstate_save_base_fail(struct devstate_save_base *b, int rc);
 
+/*
+ * In one of the phases allowed, take the device to state (the region
+ * protocol's device_state, or a uAPI v2 state along the core's route);
+ * then the session is in phase next.  -EPROTO (out of order) or a failed
+ * save (the device's sentence, back to RUNNING).
+ */
+int devstate_save_base_step(struct devstate_save_base *b, const char *step,
+			    unsigned allowed, uint32_t state,
+			    enum devstate_save_phase next);
+
 /* A device error: the device's sentence, then the way back. */
 int devstate_save_base_dev_fail(struct devstate_save_base *b, int rc);
 

@@ -245,17 +245,8 @@ int devstate_m2_save_log_sync(struct devstate_m2_save *s)
 
 int devstate_m2_save_stop(struct devstate_m2_save *s)
 {
-	const char *step = "stop";
-	int rc;
-
-	rc = save_order(s, step, P(SAVE_ACTIVE));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_mig2_goto(s->b.dev, step, DEVSTATE_MIG2_STOP_COPY);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->b.phase = SAVE_STOPPED;
-	return 0;
+	return devstate_save_base_step(&s->b, "stop", P(SAVE_ACTIVE),
+				       DEVSTATE_MIG2_STOP_COPY, SAVE_STOPPED);
 }
 
 int devstate_m2_save_complete(struct devstate_m2_save *s)
@@ -268,11 +259,11 @@ int devstate_m2_save_complete(struct devstate_m2_save *s)
 	if (rc < 0)
 		return rc;
 	if (s->b.phase == SAVE_ACTIVE) {
-		rc = devstate_dev_mig2_goto(s->b.dev, step,
-					    DEVSTATE_MIG2_STOP_COPY);
+		rc = devstate_save_base_step(&s->b, step, P(SAVE_ACTIVE),
+					     DEVSTATE_MIG2_STOP_COPY,
+					     SAVE_STOPPED);
 		if (rc < 0)
-			return save_dev_fail(s, rc);
-		s->b.phase = SAVE_STOPPED;
+			return rc;
 	}
 	rc = save_drain(s, step, DEVSTATE_MIG2_SEC_STOP_COPY, &moved);
 	if (rc < 0)
@@ -283,26 +274,14 @@ int devstate_m2_save_complete(struct devstate_m2_save *s)
 		return save_enc_fail(s, rc, step);
 	s->b.stats.sections = devstate_enc_sections(s->b.enc);
 	/* the data session ends here: nothing reads it any more */
-	rc = devstate_dev_mig2_goto(s->b.dev, step, DEVSTATE_MIG2_STOP);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->b.phase = SAVE_COMPLETED;
-	return 0;
+	return devstate_save_base_step(&s->b, step, P(SAVE_STOPPED),
+				       DEVSTATE_MIG2_STOP, SAVE_COMPLETED);
 }
 
 int devstate_m2_save_cleanup(struct devstate_m2_save *s)
 {
-	const char *step = "cleanup";
-	int rc;
-
-	rc = save_order(s, step, P(SAVE_COMPLETED));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_mig2_goto(s->b.dev, step, DEVSTATE_MIG2_STOP);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->b.phase = SAVE_CLEANED;
-	return 0;
+	return devstate_save_base_step(&s->b, "cleanup", P(SAVE_COMPLETED),
+				       DEVSTATE_MIG2_STOP, SAVE_CLEANED);
 }
 
 int devstate_m2_save_cancel(struct devstate_m2_save *s)

@@ -359,21 +359,13 @@ DEVSTATE_EXPORT int devstate_save_log_sync(struct devstate_save *s,
 
 DEVSTATE_EXPORT int devstate_save_stop(struct devstate_save *s)
 {
-	const char *step = "stop";
-	int rc;
-
 	if (!s)
 		return -EINVAL;
 	if (s->m2)
 		return devstate_m2_save_stop(s->m2);
-	rc = save_order(s, step, P(SAVE_ACTIVE));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_set_state(s->b.dev, step, DEVSTATE_STATE_STOP_LOGGING);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->b.phase = SAVE_STOPPED;
-	return 0;
+	return devstate_save_base_step(&s->b, "stop", P(SAVE_ACTIVE),
+				       DEVSTATE_STATE_STOP_LOGGING,
+				       SAVE_STOPPED);
 }
 
 static int save_config(struct devstate_save *s, const char *step)
@@ -434,11 +426,11 @@ DEVSTATE_EXPORT int devstate_save_complete(struct devstate_save *s)
 	if (rc < 0)
 		return rc;
 	if (s->b.phase == SAVE_ACTIVE) {
-		rc = devstate_dev_set_state(s->b.dev, step,
-					    DEVSTATE_STATE_STOP_LOGGING);
+		rc = devstate_save_base_step(&s->b, step, P(SAVE_ACTIVE),
+					     DEVSTATE_STATE_STOP_LOGGING,
+					     SAVE_STOPPED);
 		if (rc < 0)
-			return save_dev_fail(s, rc);
-		s->b.phase = SAVE_STOPPED;
+			return rc;
 	}
 	if (save_memory_caps(s)) {
 		/* drain a batch frozen during pre-copy, then the final one */
@@ -465,21 +457,12 @@ DEVSTATE_EXPORT int devstate_save_complete(struct devstate_save *s)
 
 DEVSTATE_EXPORT int devstate_save_cleanup(struct devstate_save *s)
 {
-	const char *step = "cleanup";
-	int rc;
-
 	if (!s)
 		return -EINVAL;
 	if (s->m2)
 		return devstate_m2_save_cleanup(s->m2);
-	rc = save_order(s, step, P(SAVE_COMPLETED));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_set_state(s->b.dev, step, DEVSTATE_STATE_STOP);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->b.phase = SAVE_CLEANED;
-	return 0;
+	return devstate_save_base_step(&s->b, "cleanup", P(SAVE_COMPLETED),
+				       DEVSTATE_STATE_STOP, SAVE_CLEANED);
 }
 
 DEVSTATE_EXPORT int devstate_save_cancel(struct devstate_save *s)
