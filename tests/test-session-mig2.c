@@ -18,42 +18,9 @@
 #include "transports/fake.h"
 #include "tests/testutil.h"
 
-struct sink {
-	uint8_t *buf;
-	size_t len, cap;
-};
-
-static int sink_write(void *opaque, const void *buf, size_t len)
-{
-	struct sink *s = opaque;
-
-	if (s->len + len > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-
-		while (cap < s->len + len)
-			cap *= 2;
-		s->buf = realloc(s->buf, cap);
-		ck_assert_ptr_nonnull(s->buf);
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, buf, len);
-	s->len += len;
-	return 0;
-}
-
-static struct devstate_device *open_dev(const char *uri)
-{
-	struct devstate_device *dev = NULL;
-	char err[256] = "";
-	int rc = devstate_device_open(&dev, uri, 0, err, sizeof(err));
-
-	ck_assert_msg(rc == 0, "open %s: %d %s", uri, rc, err);
-	return dev;
-}
-
 /* A save as a VMM runs it: setup, passes of pending/iterate with the
  * device writing pages between them, stop, complete, cleanup. */
-static int run_save(struct devstate_device *dev, struct sink *sk,
+static int run_save(struct devstate_device *dev, struct tu_sink *sk,
 		    unsigned passes, unsigned pages, char *err, size_t errlen,
 		    struct devstate_save_stats *stats)
 {
@@ -63,7 +30,7 @@ static int run_save(struct devstate_device *dev, struct sink *sk,
 	unsigned i;
 	int rc;
 
-	rc = devstate_save_new(&s, dev, NULL, sink_write, sk);
+	rc = devstate_save_new(&s, dev, NULL, tu_sink_write, sk);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s", devstate_device_error(dev));
 		return rc;
@@ -144,7 +111,7 @@ START_TEST(test_device_calls)
 	const char *reason;
 	uint64_t bm[1] = { 0 }, size;
 
-	dev = open_dev("fake:mig2=all,memory=64K");
+	dev = tu_open_dev("fake:mig2=all,memory=64K");
 	ck_assert_uint_eq(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_MIG2);
 	ck_assert_uint_eq(devstate_device_state(dev), DEVSTATE_STATE_NONE);
 	ck_assert_uint_eq(devstate_device_mig2_state(dev), DEVSTATE_MIG2_RUNNING);
@@ -199,7 +166,7 @@ START_TEST(test_device_calls)
 	devstate_device_free(dev);
 
 	/* a region-protocol device is not a v2 one */
-	dev = open_dev("fake:memory=64K");
+	dev = tu_open_dev("fake:memory=64K");
 	ck_assert_uint_eq(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_REGIONS);
 	ck_assert_int_eq(devstate_device_mig2_info(dev, &info), -EOPNOTSUPP);
 	ck_assert_int_eq(devstate_device_mig2_set_state(dev, 1), -EOPNOTSUPP);
@@ -237,17 +204,17 @@ START_TEST(test_round_trip)
 	struct devstate_save_stats ss;
 	struct devstate_load_stats ls;
 	struct devstate_load *l;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char uri[128], err[512];
 	int precopy = strstr(src_flags, "pre") || !strcmp(src_flags, "all");
 	int rc;
 
 	snprintf(uri, sizeof(uri), "fake:mig2=%s,memory=256K,config=3000,seed=%d,workload=4",
 		 src_flags, _i + 1);
-	src = open_dev(uri);
+	src = tu_open_dev(uri);
 	snprintf(uri, sizeof(uri), "fake:mig2=%s,memory=256K,config=3000,zero=yes",
 		 dst_flags);
-	dst = open_dev(uri);
+	dst = tu_open_dev(uri);
 	ck_assert_uint_ne(digest(src), digest(dst));
 	rc = run_save(src, &sk, 4, 6, err, sizeof(err), &ss);
 	ck_assert_msg(rc == 0, "save %s: %s", src_flags, err);
@@ -288,12 +255,12 @@ END_TEST
 /* log_sync is refused without harming the session. */
 START_TEST(test_log_sync_refused)
 {
-	struct devstate_device *src = open_dev("fake:mig2=all,memory=64K");
+	struct devstate_device *src = tu_open_dev("fake:mig2=all,memory=64K");
 	struct devstate_save *s = NULL;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	uint64_t bm[1] = { 0 };
 
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk), 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_log_sync(s, 0, 64, bm), -EOPNOTSUPP);
 	ck_assert_ptr_nonnull(strstr(devstate_save_error(s),
@@ -318,11 +285,11 @@ START_TEST(test_cancel)
 	unsigned phase;
 
 	for (phase = 0; phase < 4; phase++) {
-		struct devstate_device *src = open_dev("fake:mig2=all,memory=64K");
+		struct devstate_device *src = tu_open_dev("fake:mig2=all,memory=64K");
 		struct devstate_save *s = NULL;
-		struct sink sk = { 0 };
+		struct tu_sink sk = { 0 };
 
-		ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write,
+		ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write,
 						   &sk), 0);
 		ck_assert_int_eq(devstate_save_setup(s), 0);
 		if (phase >= 1)
@@ -355,12 +322,12 @@ START_TEST(test_save_fault_sweep)
 				   "fake:mig2=stop-copy+p2p,memory=64K,config=100";
 	int to_error = _i >= 2;
 	struct devstate_device *src;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint64_t n, total, failed = 0;
 	int rc;
 
-	src = open_dev(uri);
+	src = tu_open_dev(uri);
 	n = devstate_fake_op_count(devstate_fake_of(src));
 	ck_assert_int_eq(run_save(src, &sk, 3, 2, err, sizeof(err), NULL), 0);
 	total = devstate_fake_op_count(devstate_fake_of(src));
@@ -368,7 +335,7 @@ START_TEST(test_save_fault_sweep)
 	ck_assert_uint_gt(total, n + 5);
 	for (n = n + 1; n <= total; n++) {
 		sk.len = 0;
-		src = open_dev(uri);
+		src = tu_open_dev(uri);
 		devstate_fake_mig2_fail_to_error(devstate_fake_of(src), to_error);
 		devstate_fake_fail_at(devstate_fake_of(src), n, EIO);
 		rc = run_save(src, &sk, 3, 2, err, sizeof(err), NULL);
@@ -401,24 +368,24 @@ START_TEST(test_load_fault_sweep)
 				   "fake:mig2=stop-copy,memory=64K,config=100,zero=yes";
 	int to_error = _i;
 	struct devstate_device *src, *dst;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint64_t n, first, total;
 	uint32_t before, want, now;
 	int rc;
 
-	src = open_dev("fake:mig2=all,memory=64K,config=100,workload=2");
+	src = tu_open_dev("fake:mig2=all,memory=64K,config=100,workload=2");
 	ck_assert_int_eq(run_save(src, &sk, 3, 2, err, sizeof(err), NULL), 0);
 	want = digest(src);
 	devstate_device_free(src);
-	dst = open_dev(dst_uri);
+	dst = tu_open_dev(dst_uri);
 	first = devstate_fake_op_count(devstate_fake_of(dst)) + 1;
 	ck_assert_int_eq(run_load(dst, sk.buf, sk.len, 4096, err, sizeof(err)),
 			 0);
 	total = devstate_fake_op_count(devstate_fake_of(dst));
 	devstate_device_free(dst);
 	for (n = first; n <= total; n++) {
-		dst = open_dev(dst_uri);
+		dst = tu_open_dev(dst_uri);
 		before = digest(dst);
 		devstate_fake_mig2_fail_to_error(devstate_fake_of(dst), to_error);
 		devstate_fake_fail_at(devstate_fake_of(dst), n, EIO);
@@ -452,12 +419,12 @@ END_TEST
 START_TEST(test_device_refuses_data)
 {
 	struct devstate_device *src, *dst;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint32_t before;
 
-	src = open_dev("fake:mig2=stop-copy,memory=64K,config=100");
-	dst = open_dev("fake:mig2=stop-copy,memory=128K,config=100,zero=yes");
+	src = tu_open_dev("fake:mig2=stop-copy,memory=64K,config=100");
+	dst = tu_open_dev("fake:mig2=stop-copy,memory=128K,config=100,zero=yes");
 	ck_assert_int_eq(run_save(src, &sk, 0, 0, err, sizeof(err), NULL), 0);
 	before = digest(dst);
 	/* another state size: the destination driver refuses the data */
@@ -488,18 +455,18 @@ START_TEST(test_cross_family)
 {
 	struct devstate_device *v1, *v2;
 	struct devstate_fake_mig2_stats st;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint32_t before;
 	struct devstate_save *s = NULL;
 
 	/* region stream into a v2 device */
-	v1 = open_dev("fake:memory=64K,config=100");
-	ck_assert_int_eq(devstate_save_new(&s, v1, NULL, sink_write, &sk), 0);
+	v1 = tu_open_dev("fake:memory=64K,config=100");
+	ck_assert_int_eq(devstate_save_new(&s, v1, NULL, tu_sink_write, &sk), 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_complete(s), 0);
 	devstate_save_free(s);
-	v2 = open_dev("fake:mig2=all,memory=64K,config=100,zero=yes");
+	v2 = tu_open_dev("fake:mig2=all,memory=64K,config=100,zero=yes");
 	before = digest(v2);
 	ck_assert_int_eq(run_load(v2, sk.buf, sk.len, 7, err, sizeof(err)),
 			 -EINVAL);
@@ -515,9 +482,9 @@ START_TEST(test_cross_family)
 
 	/* v2 stream into a region device */
 	sk.len = 0;
-	v2 = open_dev("fake:mig2=all,memory=64K,config=100");
+	v2 = tu_open_dev("fake:mig2=all,memory=64K,config=100");
 	ck_assert_int_eq(run_save(v2, &sk, 1, 0, err, sizeof(err), NULL), 0);
-	v1 = open_dev("fake:memory=64K,config=100,zero=yes");
+	v1 = tu_open_dev("fake:memory=64K,config=100,zero=yes");
 	before = digest(v1);
 	ck_assert_int_eq(run_load(v1, sk.buf, sk.len, 7, err, sizeof(err)),
 			 -EINVAL);

@@ -1894,15 +1894,7 @@ static int mem_write(void *opaque, const void *buf, size_t len)
 {
 	struct membuf *m = opaque;
 
-	if (m->len + len > m->cap) {
-		size_t cap = (m->len + len) * 2;
-		uint8_t *p = realloc(m->p, cap);
-
-		if (!p)
-			return -ENOMEM;
-		m->p = p;
-		m->cap = cap;
-	}
+	tu_reserve(&m->p, &m->cap, m->len + len);
 	memcpy(m->p + m->len, buf, len);
 	m->len += len;
 	return 0;

@@ -4,8 +4,12 @@
 #define DEVSTATE_TESTUTIL_H
 
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "devstate.h"
 
 /* Deterministic PRNG for property tests (xorshift64*). */
 static inline uint64_t tu_rand(uint64_t *s)
@@ -28,6 +32,52 @@ static inline int tu_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* Room for need bytes in *p (capacity *cap), doubling as it grows. */
+static inline void tu_reserve(uint8_t **p, size_t *cap, size_t need)
+{
+	size_t c = *cap ? *cap : 4096;
+
+	if (need <= *cap)
+		return;
+	while (c < need)
+		c *= 2;
+	*p = realloc(*p, c);
+	ck_assert_ptr_nonnull(*p);
+	*cap = c;
+}
+
+/* A growing byte buffer, a save session's write callback (tu_sink_write):
+ * it keeps every byte; fail_after 0 never fails, else a write that would
+ * take len past it fails (-ENOSPC). */
+struct tu_sink {
+	uint8_t *buf;
+	size_t len, cap;
+	size_t fail_after;
+};
+
+static inline int tu_sink_write(void *opaque, const void *buf, size_t len)
+{
+	struct tu_sink *s = opaque;
+
+	if (s->fail_after && s->len + len > s->fail_after)
+		return -ENOSPC;
+	tu_reserve(&s->buf, &s->cap, s->len + len);
+	memcpy(s->buf + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+/* Open uri (flags 0) or fail the test with the library's sentence. */
+static inline struct devstate_device *tu_open_dev(const char *uri)
+{
+	struct devstate_device *dev = NULL;
+	char err[256] = "";
+	int rc = devstate_device_open(&dev, uri, 0, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "open %s: %d %s", uri, rc, err);
+	return dev;
 }
 
 #endif
