@@ -59,32 +59,6 @@ static int run_save(struct devstate_device *dev, struct tu_sink *sk,
 	return rc;
 }
 
-static int run_load(struct devstate_device *dev, const uint8_t *buf,
-		    size_t len, size_t piece, char *err, size_t errlen)
-{
-	struct devstate_load *l = NULL;
-	size_t off;
-	int rc;
-
-	rc = devstate_load_new(&l, dev);
-	if (rc < 0) {
-		snprintf(err, errlen, "%s", devstate_device_error(dev));
-		return rc;
-	}
-	rc = devstate_load_begin(l);
-	for (off = 0; rc == 0 && off < len; off += piece) {
-		size_t n = len - off < piece ? len - off : piece;
-
-		rc = devstate_load_feed(l, buf + off, n);
-	}
-	if (rc == 0)
-		rc = devstate_load_finish(l);
-	if (rc < 0)
-		snprintf(err, errlen, "%s", devstate_load_error(l));
-	devstate_load_free(l);
-	return rc;
-}
-
 static uint32_t digest(struct devstate_device *dev)
 {
 	uint32_t crc = 0;
@@ -233,7 +207,7 @@ START_TEST(test_round_trip)
 				  256 * 1024 + 3000 + 24 * (4 + 1 + 1));
 	}
 	ck_assert_uint_eq(ss.stream_bytes, sk.len);
-	rc = run_load(dst, sk.buf, sk.len, 1000, err, sizeof(err));
+	rc = tu_run_load(dst, sk.buf, sk.len, 1000, 0, err, sizeof(err));
 	ck_assert_msg(rc == 0, "load %s -> %s: %s", src_flags, dst_flags, err);
 	ck_assert_uint_eq(digest(src), digest(dst));
 	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(dst)),
@@ -260,7 +234,8 @@ START_TEST(test_log_sync_refused)
 	struct tu_sink sk = { 0 };
 	uint64_t bm[1] = { 0 };
 
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_log_sync(s, 0, 64, bm), -EOPNOTSUPP);
 	ck_assert_ptr_nonnull(strstr(devstate_save_error(s),
@@ -380,7 +355,8 @@ START_TEST(test_load_fault_sweep)
 	devstate_device_free(src);
 	dst = tu_open_dev(dst_uri);
 	first = devstate_fake_op_count(devstate_fake_of(dst)) + 1;
-	ck_assert_int_eq(run_load(dst, sk.buf, sk.len, 4096, err, sizeof(err)),
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len, 4096, 0, err,
+				     sizeof(err)),
 			 0);
 	total = devstate_fake_op_count(devstate_fake_of(dst));
 	devstate_device_free(dst);
@@ -389,7 +365,8 @@ START_TEST(test_load_fault_sweep)
 		before = digest(dst);
 		devstate_fake_mig2_fail_to_error(devstate_fake_of(dst), to_error);
 		devstate_fake_fail_at(devstate_fake_of(dst), n, EIO);
-		rc = run_load(dst, sk.buf, sk.len, 4096, err, sizeof(err));
+		rc = tu_run_load(dst, sk.buf, sk.len, 4096, 0, err,
+				 sizeof(err));
 		ck_assert_msg(rc < 0, "op %llu: the load succeeded",
 			      (unsigned long long)n);
 		ck_assert_msg(strstr(err, "injected failure"), "op %llu: %s",
@@ -428,7 +405,7 @@ START_TEST(test_device_refuses_data)
 	ck_assert_int_eq(run_save(src, &sk, 0, 0, err, sizeof(err), NULL), 0);
 	before = digest(dst);
 	/* another state size: the destination driver refuses the data */
-	ck_assert_int_eq(run_load(dst, sk.buf, sk.len, 100000, err,
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len, 100000, 0, err,
 				  sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "finish: moving the device from resuming to stop"));
 	ck_assert_ptr_nonnull(strstr(err, "fake mig2: refused the data: an END record for another state size"));
@@ -437,7 +414,7 @@ START_TEST(test_device_refuses_data)
 			  DEVSTATE_MIG2_STOP);
 	ck_assert_uint_eq(digest(dst), before);
 	/* a truncated stream: no END, the device goes to STOP untouched */
-	ck_assert_int_eq(run_load(dst, sk.buf, sk.len - 1, 100000, err,
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len - 1, 100000, 0, err,
 				  sizeof(err)), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "no END section"));
 	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(dst)),
@@ -462,13 +439,15 @@ START_TEST(test_cross_family)
 
 	/* region stream into a v2 device */
 	v1 = tu_open_dev("fake:memory=64K,config=100");
-	ck_assert_int_eq(devstate_save_new(&s, v1, NULL, tu_sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, v1, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_complete(s), 0);
 	devstate_save_free(s);
 	v2 = tu_open_dev("fake:mig2=all,memory=64K,config=100,zero=yes");
 	before = digest(v2);
-	ck_assert_int_eq(run_load(v2, sk.buf, sk.len, 7, err, sizeof(err)),
+	ck_assert_int_eq(tu_run_load(v2, sk.buf, sk.len, 7, 0, err,
+				     sizeof(err)),
 			 -EINVAL);
 	ck_assert_str_eq(err, "stream header: the stream was saved from a device speaking the proposal's region protocol; this device speaks the kernel's migration uAPI v2 (device left in state stop)");
 	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(v2)),
@@ -486,7 +465,8 @@ START_TEST(test_cross_family)
 	ck_assert_int_eq(run_save(v2, &sk, 1, 0, err, sizeof(err), NULL), 0);
 	v1 = tu_open_dev("fake:memory=64K,config=100,zero=yes");
 	before = digest(v1);
-	ck_assert_int_eq(run_load(v1, sk.buf, sk.len, 7, err, sizeof(err)),
+	ck_assert_int_eq(tu_run_load(v1, sk.buf, sk.len, 7, 0, err,
+				     sizeof(err)),
 			 -EINVAL);
 	ck_assert_str_eq(err, "stream header: the stream was saved from a device speaking the kernel's migration uAPI v2; this device speaks the proposal's region protocol (device left in state stop)");
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(v1)),

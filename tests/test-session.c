@@ -71,41 +71,6 @@ static int run_save(struct devstate_device *dev,
 	return rc;
 }
 
-/* Feed a stream to a load session in pieces of random size. */
-static int run_load(struct devstate_device *dev, const uint8_t *buf,
-		    size_t len, uint64_t seed, char *err, size_t errlen)
-{
-	struct devstate_load *l = NULL;
-	size_t off = 0;
-	int rc;
-
-	rc = devstate_load_new(&l, dev);
-	if (rc < 0) {
-		snprintf(err, errlen, "new: %s", devstate_device_error(dev));
-		return rc;
-	}
-	rc = devstate_load_begin(l);
-	while (rc == 0 && off < len) {
-		size_t n = len - off;
-
-		if (seed) {
-			uint64_t r = tu_rand(&seed);
-			size_t cap = (r & 3) == 0 ? 1 : (size_t)(r >> 8) % 70000 + 1;
-
-			if (n > cap)
-				n = cap;
-		}
-		rc = devstate_load_feed(l, buf + off, n);
-		off += n;
-	}
-	if (rc == 0)
-		rc = devstate_load_finish(l);
-	if (rc < 0)
-		snprintf(err, errlen, "%s", devstate_load_error(l));
-	devstate_load_free(l);
-	return rc;
-}
-
 static void assert_same_contents(struct devstate_device *a,
 				 struct devstate_device *b)
 {
@@ -193,7 +158,7 @@ START_TEST(test_round_trip)
 	ck_assert_msg(rc == 0, "save: %s", err);
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(src)),
 			  DEVSTATE_STATE_STOP);
-	rc = run_load(dst, sk.buf, sk.len, seed, err, sizeof(err));
+	rc = tu_run_load(dst, sk.buf, sk.len, 0, seed, err, sizeof(err));
 	ck_assert_msg(rc == 0, "load: %s", err);
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(dst)),
 			  DEVSTATE_STATE_RUNNING);
@@ -236,7 +201,8 @@ START_TEST(test_dirty_baseline_window)
 
 	src = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M,seed=3");
 	dst = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M,zero=yes");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	/* ticks only at the LOGGING transition: 4 pages each */
 	devstate_fake_set_auto_workload(devstate_fake_of(src), 4);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
@@ -244,7 +210,7 @@ START_TEST(test_dirty_baseline_window)
 	ck_assert_int_eq(devstate_save_complete(s), 0);
 	ck_assert_int_eq(devstate_save_cleanup(s), 0);
 	devstate_save_free(s);
-	rc = run_load(dst, sk.buf, sk.len, 0, err, sizeof(err));
+	rc = tu_run_load(dst, sk.buf, sk.len, 0, 0, err, sizeof(err));
 	ck_assert_msg(rc == 0, "load: %s", err);
 	assert_same_contents(src, dst);
 	free(sk.buf);
@@ -263,7 +229,8 @@ START_TEST(test_pending_reports_unread_batch)
 	uint64_t p1, p2;
 
 	src = tu_open_dev("fake:memory=64K,config=1K,seed=3");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	devstate_fake_workload(devstate_fake_of(src), 3);
 	ck_assert_int_eq(devstate_save_pending(s, &p1), 0);
@@ -291,7 +258,8 @@ START_TEST(test_call_order)
 	uint64_t p, bm[1];
 
 	src = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_pending(s, &p), -EPROTO);
 	ck_assert_int_eq(devstate_save_iterate(s), -EPROTO);
 	ck_assert_int_eq(devstate_save_log_sync(s, 0, 64, bm), -EPROTO);
@@ -324,7 +292,8 @@ START_TEST(test_cancel_and_free_restore_running)
 	struct tu_sink sk = { 0 };
 
 	src = tu_open_dev("fake:memory=64K,config=1K");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(src)),
 			  DEVSTATE_STATE_RUNNING_LOGGING);
@@ -334,7 +303,8 @@ START_TEST(test_cancel_and_free_restore_running)
 			  DEVSTATE_STATE_RUNNING);
 	devstate_save_free(s);
 
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_complete(s), 0);
 	devstate_save_free(s);	/* abandoned before cleanup */
@@ -372,7 +342,7 @@ START_TEST(test_header_mismatch)
 		struct devstate_fake_counters c;
 
 		dst = tu_open_dev(cases[i].dst);
-		ck_assert_int_lt(run_load(dst, sk.buf, sk.len, 0, err,
+		ck_assert_int_lt(tu_run_load(dst, sk.buf, sk.len, 0, 0, err,
 					  sizeof(err)), 0);
 		ck_assert_msg(strstr(err, cases[i].field), "'%s' lacks '%s'",
 			      err, cases[i].field);
@@ -428,7 +398,8 @@ static void sweep(unsigned version, const char *extra, int errno_val,
 	src = tu_open_dev(uri);
 	open_ops = devstate_fake_op_count(devstate_fake_of(src));
 	memset(bm, 0, sizeof(bm));
-	rc = run_save(src, NULL, tu_sink_write, &ref, &plan, bm, err, sizeof(err));
+	rc = run_save(src, NULL, tu_sink_write, &ref, &plan, bm, err,
+		      sizeof(err));
 	ck_assert_msg(rc == 0, "%s", err);
 	total = devstate_fake_op_count(devstate_fake_of(src)) - open_ops;
 	devstate_device_free(src);
@@ -474,7 +445,7 @@ static void sweep(unsigned version, const char *extra, int errno_val,
 	snprintf(uri, sizeof(uri), SWEEP_DST, version, extra);
 	dst = tu_open_dev(uri);
 	open_ops = devstate_fake_op_count(devstate_fake_of(dst));
-	rc = run_load(dst, ref.buf, ref.len, 0, err, sizeof(err));
+	rc = tu_run_load(dst, ref.buf, ref.len, 0, 0, err, sizeof(err));
 	ck_assert_msg(rc == 0, "%s", err);
 	total = devstate_fake_op_count(devstate_fake_of(dst)) - open_ops;
 	devstate_device_free(dst);
@@ -488,7 +459,7 @@ static void sweep(unsigned version, const char *extra, int errno_val,
 			devstate_fake_short_at(f, open_ops + n);
 		else
 			devstate_fake_fail_at(f, open_ops + n, errno_val);
-		rc = run_load(dst, ref.buf, ref.len, n, err, sizeof(err));
+		rc = tu_run_load(dst, ref.buf, ref.len, 0, n, err, sizeof(err));
 		if (shorts) {
 			ck_assert_msg(rc == 0, "short op %llu: %s",
 				      (unsigned long long)n, err);
@@ -588,7 +559,7 @@ START_TEST(test_corruption_every_byte)
 		memcpy(copy, sk.buf, sk.len);
 		copy[i] ^= (uint8_t)(1u << (i % 8));
 		dst = tu_open_dev("fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes");
-		rc = run_load(dst, copy, sk.len, 0, err, sizeof(err));
+		rc = tu_run_load(dst, copy, sk.len, 0, 0, err, sizeof(err));
 		ck_assert_msg(rc < 0, "flipped byte %zu of %zu was accepted", i,
 			      sk.len);
 		ck_assert_msg(devstate_fake_state(devstate_fake_of(dst)) !=
@@ -615,7 +586,7 @@ START_TEST(test_truncation_every_offset)
 		int rc;
 
 		dst = tu_open_dev("fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes");
-		rc = run_load(dst, sk.buf, i, 0, err, sizeof(err));
+		rc = tu_run_load(dst, sk.buf, i, 0, 0, err, sizeof(err));
 		ck_assert_msg(rc < 0, "truncation at %zu accepted", i);
 		ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(dst)),
 				  DEVSTATE_STATE_STOP);
@@ -663,8 +634,8 @@ START_TEST(test_zero_copy_refuses_bad_piece)
 	size_t off;
 
 	src = tu_open_dev("fake:caps=device-memory,memory=48K,chunk=16K,config=700,seed=4");
-	ck_assert_int_eq(run_save(src, &opts, tu_sink_write, &sk, &plan, NULL, err,
-				  sizeof(err)), 0);
+	ck_assert_int_eq(run_save(src, &opts, tu_sink_write, &sk, &plan, NULL,
+				  err, sizeof(err)), 0);
 	devstate_device_free(src);
 	snprintf(uri, sizeof(uri),
 		 "fake:caps=device-memory,memory=48K,config=700,seed=11,%s",
@@ -745,8 +716,8 @@ START_TEST(test_zero_copy_round_trip)
 	uint64_t seed;
 
 	src = tu_open_dev("fake:caps=device-memory,memory=48K,chunk=16K,config=700,seed=4");
-	ck_assert_int_eq(run_save(src, &opts, tu_sink_write, &sk, &plan, NULL, err,
-				  sizeof(err)), 0);
+	ck_assert_int_eq(run_save(src, &opts, tu_sink_write, &sk, &plan, NULL,
+				  err, sizeof(err)), 0);
 	snprintf(uri, sizeof(uri),
 		 "fake:caps=device-memory,memory=48K,config=700,zero=yes,%s",
 		 dst_keys[_i]);
@@ -766,8 +737,8 @@ START_TEST(test_zero_copy_round_trip)
 			ck_assert_msg(rc == 0, "%s", devstate_load_error(l));
 			devstate_load_free(l);
 		} else {
-			rc = run_load(dst, sk.buf, sk.len, seed ? 77 : 0, err,
-				      sizeof(err));
+			rc = tu_run_load(dst, sk.buf, sk.len, 0, seed ? 77 : 0,
+					 err, sizeof(err));
 			ck_assert_msg(rc == 0, "%s", err);
 		}
 		assert_same_contents(src, dst);

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,49 @@ static inline struct devstate_device *tu_open_dev(const char *uri)
 
 	ck_assert_msg(rc == 0, "open %s: %d %s", uri, rc, err);
 	return dev;
+}
+
+/*
+ * A whole load as a VMM runs it: new, begin, the stream fed in pieces,
+ * finish.  piece: bytes per feed (0: all at once); a non-zero seed
+ * overrides it with pieces of random size (a quarter of them one byte).
+ * Returns the first error, its sentence in err.
+ */
+static inline int tu_run_load(struct devstate_device *dev, const uint8_t *buf,
+			      size_t len, size_t piece, uint64_t seed,
+			      char *err, size_t errlen)
+{
+	struct devstate_load *l = NULL;
+	size_t off = 0;
+	int rc;
+
+	rc = devstate_load_new(&l, dev);
+	if (rc < 0) {
+		snprintf(err, errlen, "new: %s", devstate_device_error(dev));
+		return rc;
+	}
+	rc = devstate_load_begin(l);
+	while (rc == 0 && off < len) {
+		size_t n = len - off;
+
+		if (seed) {
+			uint64_t r = tu_rand(&seed);
+			size_t cap = (r & 3) == 0 ? 1 : (size_t)(r >> 8) % 70000 + 1;
+
+			if (n > cap)
+				n = cap;
+		} else if (piece && n > piece) {
+			n = piece;
+		}
+		rc = devstate_load_feed(l, buf + off, n);
+		off += n;
+	}
+	if (rc == 0)
+		rc = devstate_load_finish(l);
+	if (rc < 0)
+		snprintf(err, errlen, "%s", devstate_load_error(l));
+	devstate_load_free(l);
+	return rc;
 }
 
 #endif
