@@ -116,7 +116,8 @@ int devstate_dev_mig2_refresh(struct devstate_device *dev, const char *step)
 	rc = dev->ops->mig2_get_state(dev->priv, &state, dev->err,
 				      sizeof(dev->err));
 	if (rc < 0)
-		return devstate_dev_fail(dev, rc, step, "reading the device state");
+		return devstate_dev_fail(dev, rc, step,
+					 "reading the device state");
 	if (state >= DEVSTATE_MIG2_NR_STATES ||
 	    (state != DEVSTATE_MIG2_ERROR &&
 	     !devstate_mig2_state_valid(dev->mig2_flags, state))) {

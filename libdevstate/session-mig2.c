@@ -224,9 +224,8 @@ int devstate_m2_save_iterate(struct devstate_m2_save *s)
 		return rc;
 	if (s->b.phase == SAVE_ACTIVE && !has_precopy(s->b.dev))
 		return 0;	/* nothing moves before stop-copy */
-	rc = save_drain(s, step,
-			s->b.phase == SAVE_STOPPED ? DEVSTATE_MIG2_SEC_STOP_COPY : 0,
-			&moved);
+	rc = save_drain(s, step, s->b.phase == SAVE_STOPPED ?
+			DEVSTATE_MIG2_SEC_STOP_COPY : 0, &moved);
 	if (rc == 0 && s->b.phase == SAVE_STOPPED)
 		s->b.stats.stop_copy_bytes += moved;
 	return rc;
@@ -234,8 +233,8 @@ int devstate_m2_save_iterate(struct devstate_m2_save *s)
 
 int devstate_m2_save_log_sync(struct devstate_m2_save *s)
 {
-	int rc = save_order(s, "log-sync",
-			    P(SAVE_ACTIVE) | P(SAVE_STOPPED) | P(SAVE_COMPLETED));
+	int rc = save_order(s, "log-sync", P(SAVE_ACTIVE) | P(SAVE_STOPPED) |
+			    P(SAVE_COMPLETED));
 
 	if (rc < 0)
 		return rc;
@@ -449,7 +448,8 @@ int devstate_m2_load_feed(struct devstate_m2_load *l, const void *buf,
 	int rc;
 
 	rc = devstate_load_order(l->err, sizeof(l->err), "feed", l->phase,
-				 P(LOAD_BEGUN) | P(LOAD_STREAM) | P(LOAD_ENDED));
+				 P(LOAD_BEGUN) | P(LOAD_STREAM) |
+				 P(LOAD_ENDED));
 	if (rc < 0)
 		return l->phase == LOAD_FAILED ? -EIO : rc;
 	while (len) {

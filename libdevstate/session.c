@@ -158,8 +158,9 @@ static int save_move_batch(struct devstate_save *s, const char *step)
 					break;
 				data = s->chunk;
 			}
-			rc = devstate_enc_memory(s->b.enc, s->pass, s->batch_size,
-						 st.pos, data, (size_t)st.len);
+			rc = devstate_enc_memory(s->b.enc, s->pass,
+						 s->batch_size, st.pos, data,
+						 (size_t)st.len);
 			if (rc < 0)
 				return save_enc_fail(s, rc, step);
 			s->batch_moved += st.len;
@@ -344,7 +345,8 @@ DEVSTATE_EXPORT int devstate_save_log_sync(struct devstate_save *s,
 		return save_dev_fail(s, rc);
 	}
 	if (s->opts.record_bitmaps && s->b.phase != SAVE_COMPLETED && dirty) {
-		rc = devstate_enc_bitmap(s->b.enc, start_addr / DEVSTATE_PAGE_SIZE,
+		rc = devstate_enc_bitmap(s->b.enc,
+					 start_addr / DEVSTATE_PAGE_SIZE,
 					 page_nr, tmp);
 		if (rc < 0) {
 			free(tmp);
@@ -963,7 +965,8 @@ DEVSTATE_EXPORT int devstate_load_feed(struct devstate_load *l,
 	if (l->m2)
 		return devstate_m2_load_feed(l->m2, buf, len);
 	rc = devstate_load_order(l->err, sizeof(l->err), "feed", l->phase,
-				 P(LOAD_BEGUN) | P(LOAD_STREAM) | P(LOAD_ENDED));
+				 P(LOAD_BEGUN) | P(LOAD_STREAM) |
+				 P(LOAD_ENDED));
 	if (rc < 0)
 		return l->phase == LOAD_FAILED ? -EIO : rc;
 	while (len) {

@@ -1899,7 +1899,8 @@ static void migrate(void)
 
 	src = open_ok("vfio:/dev/vfio/6/0000:00:06.0", 0);
 	dst = open_ok("vfio:/dev/vfio/7/0000:00:06.0", 0);
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &m), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &m),
+			 0);
 	ck_assert_msg(devstate_save_setup(s) == 0, "%s", devstate_save_error(s));
 	for (pass = 0; pass < 3; pass++) {
 		ck_assert_msg(devstate_save_pending(s, &pending) == 0, "%s",
@@ -2540,7 +2541,8 @@ static void mig2_session(void)
 	src = open_ok("vfio:/dev/vfio/6/0000:00:05.0", 0);
 	dst = open_ok("vfio:/dev/vfio/7/0000:00:05.0", 0);
 
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &m), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &m),
+			 0);
 	ck_assert_msg(devstate_save_setup(s) == 0, "%s", devstate_save_error(s));
 	ck_assert_uint_eq(gs->m2_state, DEVSTATE_MIG2_PRE_COPY);
 	ck_assert_msg(devstate_save_pending(s, &pending) == 0, "%s",

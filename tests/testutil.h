@@ -106,7 +106,8 @@ static inline int tu_run_load(struct devstate_device *dev, const uint8_t *buf,
 
 		if (seed) {
 			uint64_t r = tu_rand(&seed);
-			size_t cap = (r & 3) == 0 ? 1 : (size_t)(r >> 8) % 70000 + 1;
+			size_t cap = (r & 3) == 0 ? 1 :
+				     (size_t)(r >> 8) % 70000 + 1;
 
 			if (n > cap)
 				n = cap;

@@ -252,8 +252,8 @@ static void print_run(FILE *f, const struct run *r,
 		fprintf(f, "total: %" PRIu64 " memory batches, %s device memory, %s config, %s stream in %" PRIu64 " sections, %" PRIu64 " dirty pages\n",
 			st->passes, cli_human(a, sizeof(a), st->memory_bytes),
 			cli_human(b, sizeof(b), st->config_bytes),
-			cli_human((char[16]){ 0 }, 16, st->stream_bytes), st->sections,
-			st->dirty_pages);
+			cli_human((char[16]){ 0 }, 16, st->stream_bytes),
+			st->sections, st->dirty_pages);
 }
 
 static void json_run(struct json *j, const struct run *r,
