@@ -169,6 +169,54 @@ static const char *const flag_sets[] = {
 	"stop-copy", "stop-copy+p2p", "stop-copy+pre-copy", "all"
 };
 
+/* One errno vocabulary, in each family's terms (devstate_dev_fail): a v2
+ * device's EBADF is its data session and the sentence names no region
+ * state; a region-protocol device's EBUSY is its state table. */
+static const char *fail_next(struct devstate_device *dev, int err,
+			     uint32_t mig2_to, uint32_t to)
+{
+	struct devstate_fake *f = devstate_fake_of(dev);
+
+	devstate_fake_fail_at(f, devstate_fake_op_count(f) + 1, err);
+	if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
+		ck_assert_int_eq(devstate_device_mig2_set_state(dev, mig2_to),
+				 -err);
+	else
+		ck_assert_int_eq(devstate_device_set_state(dev, to), -err);
+	return devstate_device_error(dev);
+}
+
+START_TEST(test_device_error_words)
+{
+	struct devstate_device *dev;
+	char want[128];
+	const char *e;
+
+	dev = tu_open_dev("fake:mig2=all,memory=64K");
+	e = fail_next(dev, EBADF, DEVSTATE_MIG2_STOP, 0);
+	ck_assert_msg(strstr(e, ": there is no data session") != NULL, "%s", e);
+	ck_assert_msg(strstr(e, " in state ") == NULL, "%s", e);
+	e = fail_next(dev, EINVAL, DEVSTATE_MIG2_STOP, 0);
+	ck_assert_msg(strstr(e, ": the device refused the request as malformed or out of protocol") != NULL,
+		      "%s", e);
+	e = fail_next(dev, EBUSY, DEVSTATE_MIG2_STOP, 0);
+	snprintf(want, sizeof(want), ": %s", strerror(EBUSY));
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	devstate_device_free(dev);
+
+	dev = tu_open_dev("fake:memory=64K");
+	e = fail_next(dev, EBUSY, 0, DEVSTATE_STATE_STOP);
+	ck_assert_msg(strstr(e, ": the device does not allow it in its current state (fake: ") != NULL,
+		      "%s", e);
+	ck_assert_msg(strstr(e, ") in state running") != NULL, "%s", e);
+	e = fail_next(dev, EBADF, 0, DEVSTATE_STATE_STOP);
+	snprintf(want, sizeof(want), ": %s (fake: ", strerror(EBADF));
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	ck_assert_msg(strstr(e, ") in state running") != NULL, "%s", e);
+	devstate_device_free(dev);
+}
+END_TEST
+
 /* Every flag set to every flag set: the data is the driver's, so a source
  * with PRE_COPY feeds a destination without it. */
 START_TEST(test_round_trip)
@@ -485,6 +533,7 @@ static Suite *session_mig2_suite(void)
 	TCase *tc = tcase_create("mig2");
 
 	tcase_add_test(tc, test_device_calls);
+	tcase_add_test(tc, test_device_error_words);
 	tcase_add_loop_test(tc, test_round_trip, 0, 16);
 	tcase_add_test(tc, test_log_sync_refused);
 	tcase_add_test(tc, test_cancel);
