@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,6 +475,101 @@ START_TEST(test_device_refuses_data)
 }
 END_TEST
 
+/* The session sentences and returns both families share (session-common):
+ * order checks, the option check, a failed stream write with the device
+ * put back to RUNNING from any phase, the load's phase checks. */
+static bool dev_running(struct devstate_device *dev)
+{
+	if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
+		return devstate_device_mig2_state(dev) == DEVSTATE_MIG2_RUNNING;
+	return devstate_device_state(dev) == DEVSTATE_STATE_RUNNING;
+}
+
+START_TEST(test_common_sentences)
+{
+	static const char *const uris[] = {
+		"fake:memory=64K,config=1K,seed=2",
+		"fake:mig2=all,memory=64K,seed=2",
+	};
+	struct devstate_save_opts opts = { .codec = 99 };
+	struct devstate_device *dev = tu_open_dev(uris[_i]);
+	struct tu_sink sk = { 0 };
+	struct devstate_save *s = NULL;
+	struct devstate_load *l = NULL;
+	const char *e;
+	uint64_t pending;
+	size_t whole;
+	char err[256];
+
+	ck_assert_int_eq(devstate_save_new(&s, dev, &opts, tu_sink_write, &sk),
+			 -EINVAL);
+	ck_assert_str_eq(devstate_device_error(dev), "save: unknown codec 99");
+	ck_assert_int_eq(devstate_save_new(&s, dev, NULL, tu_sink_write, &sk),
+			 0);
+	ck_assert_int_eq(devstate_save_stop(s), -EPROTO);
+	ck_assert_str_eq(devstate_save_error(s),
+			 "stop: not allowed now: the session is new");
+	devstate_save_free(s);
+
+	/* a whole save, then the same one failing on its last write (the
+	 * END section, in stop-copy): the source is RUNNING again */
+	ck_assert_int_eq(run_save(dev, &sk, 1, 0, err, sizeof(err), NULL), 0);
+	whole = sk.len;
+	ck_assert_int_eq(devstate_device_mig2_set_state(dev,
+			 DEVSTATE_MIG2_RUNNING), devstate_device_protocol(dev) ==
+			 DEVSTATE_PROTOCOL_MIG2 ? 0 : -EOPNOTSUPP);
+	if (devstate_device_protocol(dev) != DEVSTATE_PROTOCOL_MIG2)
+		ck_assert_int_eq(devstate_device_set_state(dev,
+				 DEVSTATE_STATE_RUNNING), 0);
+	sk.len = 0;
+	sk.fail_after = whole - 1;
+	ck_assert_int_eq(devstate_save_new(&s, dev, NULL, tu_sink_write, &sk),
+			 0);
+	ck_assert_int_eq(devstate_save_setup(s), 0);
+	ck_assert_int_eq(devstate_save_pending(s, &pending), 0);
+	ck_assert_int_eq(devstate_save_iterate(s), 0);
+	ck_assert_int_eq(devstate_save_stop(s), 0);
+	ck_assert(!dev_running(dev));
+	ck_assert_int_eq(devstate_save_complete(s), -ENOSPC);
+	e = devstate_save_error(s);
+	ck_assert_msg(!strncmp(e, "complete: writing the stream: write of ",
+			       39), "%s", e);
+	ck_assert_msg(strstr(e, "No space left on device") != NULL, "%s", e);
+	ck_assert(dev_running(dev));
+	ck_assert_int_eq(devstate_save_iterate(s), -EPROTO);
+	ck_assert_str_eq(devstate_save_error(s),
+			 "iterate: not allowed now: the session is failed");
+	devstate_save_free(s);
+	ck_assert(dev_running(dev));
+
+	/* the load's phase checks */
+	ck_assert_int_eq(devstate_load_new(&l, dev), 0);
+	ck_assert_int_eq(devstate_load_feed(l, sk.buf, 1), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "feed: not allowed now: the load is new");
+	ck_assert_int_eq(devstate_load_begin(l), 0);
+	ck_assert_int_eq(devstate_load_begin(l), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "begin: not allowed now: the load is waiting for the stream header");
+	ck_assert_int_eq(devstate_load_feed(l, sk.buf, 10), 0);
+	ck_assert_int_eq(devstate_load_finish(l), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "finish: the stream is incomplete (truncated after 10 bytes: no END section) (device left in state stop)");
+	ck_assert_int_eq(devstate_load_finish(l), -EIO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "finish: the stream is incomplete (truncated after 10 bytes: no END section) (device left in state stop)");
+	ck_assert_int_eq(devstate_load_feed(l, sk.buf, 1), -EIO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "feed: not allowed now: the load is failed");
+	ck_assert_int_eq(devstate_load_begin(l), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "begin: not allowed now: the load is failed");
+	devstate_load_free(l);
+	free(sk.buf);
+	devstate_device_free(dev);
+}
+END_TEST
+
 /* A stream of one family is refused by a device of the other before
  * anything is written, both ways. */
 START_TEST(test_cross_family)
@@ -541,6 +637,7 @@ static Suite *session_mig2_suite(void)
 	tcase_add_loop_test(tc, test_load_fault_sweep, 0, 2);
 	tcase_add_test(tc, test_device_refuses_data);
 	tcase_add_test(tc, test_cross_family);
+	tcase_add_loop_test(tc, test_common_sentences, 0, 2);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;
