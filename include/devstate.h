@@ -351,7 +351,10 @@ void devstate_load_free(struct devstate_load *l);
 int devstate_load_begin(struct devstate_load *l);
 /* Feed any number of stream bytes.  Fails (device left STOPPED) on a
  * corrupt stream, a header that does not fit the device, or a device
- * error. */
+ * error.  Raw device-memory bytes go from buf straight into the
+ * DEVICE_MEMORY region; a chunk is committed (pos, SET_BUFFER) only after
+ * the CRC of every section in it verified.  buf is borrowed for the call
+ * only. */
 int devstate_load_feed(struct devstate_load *l, const void *buf, size_t len);
 /* The END section was seen and everything applied: set RUNNING. */
 int devstate_load_finish(struct devstate_load *l);

@@ -557,6 +557,7 @@ struct devstate_load {
 	const uint8_t *run;
 	size_t run_len;
 	uint64_t run_off;
+	int size_rc;		/* load_memory_head's size write failed */
 
 	struct devstate_load_stats stats;
 	char err[DEVSTATE_ERR_MAX];
@@ -777,6 +778,13 @@ static int load_memory(struct devstate_load *l,
 	rc = devstate_dev_permit(dev, step, DEVSTATE_OP_SET_MEMORY);
 	if (rc < 0)
 		return load_dev_fail(l, rc);
+	if (sec->pos == 0 && l->size_rc < 0) {
+		/* load_memory_head's size write failed; the section is
+		 * verified now, so that is the error (never retried) */
+		rc = l->size_rc;
+		l->size_rc = 0;
+		return load_dev_fail(l, rc);
+	}
 	if (sec->pos == 0) {
 		/* a new batch: its size first (SPEC 11) */
 		rc = devstate_dev_write_field(dev, step,
@@ -826,8 +834,9 @@ static int load_memory(struct devstate_load *l,
  * pieces when it lies within one chunk of this device (the data region
  * holds one chunk: bytes can wait there for the CRC, uncommitted).  A
  * section that spans chunks is taken whole, verified, by load_memory.
- * The device sees nothing but data-region bytes before the section is
- * verified: even a new batch's size is written in load_memory_verified. */
+ * Before the section verified the device sees its data-region bytes and,
+ * for a new batch, the batch size (SPEC 11: the size before the chunks'
+ * bytes); pos and SET_BUFFER wait for load_memory_verified. */
 static void load_memory_head(struct devstate_load *l,
 			     const struct devstate_section *sec)
 {
@@ -839,19 +848,29 @@ static void load_memory_head(struct devstate_load *l,
 	    devstate_state_check(dev->state, DEVSTATE_OP_SET_MEMORY) < 0)
 		return;		/* load_memory says why */
 	if (sec->pos == 0) {
-		/* the first chunk of a new batch: [0, min(L, batch size)) */
-		if (sec->raw_len > L || sec->raw_len > sec->batch_size)
+		/* the first chunk of a new batch, [0, min(L, batch size));
+		 * out of order: load_memory, after the CRC, says why */
+		if (l->in_batch || sec->raw_len > L ||
+		    sec->raw_len > sec->batch_size)
 			return;
-		l->base = 0;
-	} else {
-		if (!l->in_batch || sec->batch_size != l->batch_size ||
-		    l->step.kind != DEVSTATE_STEP_WRITE_DATA ||
-		    sec->pos < l->step.pos ||
-		    sec->pos - l->step.pos > l->step.len ||
-		    sec->raw_len > l->step.len - (sec->pos - l->step.pos))
-			return;
-		l->base = sec->pos - l->step.pos;
+		l->size_rc = devstate_dev_write_field(dev, "load memory",
+						      DEVSTATE_FIELD_MEMORY_SIZE,
+						      sec->batch_size);
+		if (l->size_rc < 0)
+			return;	/* reported after the CRC, by load_memory */
+		devstate_chunk_init(&l->it, DEVSTATE_CHUNK_LOAD,
+				    sec->batch_size, L);
+		devstate_chunk_next(&l->it, &l->step);
+		l->in_batch = 1;
+		l->batch_size = sec->batch_size;
 	}
+	if (!l->in_batch || sec->batch_size != l->batch_size ||
+	    l->step.kind != DEVSTATE_STEP_WRITE_DATA ||
+	    sec->pos < l->step.pos ||
+	    sec->pos - l->step.pos > l->step.len ||
+	    sec->raw_len > l->step.len - (sec->pos - l->step.pos))
+		return;
+	l->base = sec->pos - l->step.pos;
 	l->pieces = 1;
 	l->run_len = 0;
 	devstate_dec_take_pieces(l->dec);
@@ -886,8 +905,7 @@ static int load_memory_piece(struct devstate_load *l)
 }
 
 /* The section taken in pieces is verified (CRC, ordering): its bytes
- * are in the data region; now start the batch if it is new, and commit
- * the chunk if the section completed it. */
+ * are in the data region; commit the chunk if the section completed it. */
 static int load_memory_verified(struct devstate_load *l,
 				const struct devstate_section *sec)
 {
@@ -902,19 +920,6 @@ static int load_memory_verified(struct devstate_load *l,
 	rc = devstate_dev_permit(dev, step, DEVSTATE_OP_SET_MEMORY);
 	if (rc < 0)
 		return load_dev_fail(l, rc);
-	if (sec->pos == 0) {
-		rc = devstate_dev_write_field(dev, step,
-					      DEVSTATE_FIELD_MEMORY_SIZE,
-					      sec->batch_size);
-		if (rc < 0)
-			return load_dev_fail(l, rc);
-		devstate_chunk_init(&l->it, DEVSTATE_CHUNK_LOAD,
-				    sec->batch_size,
-				    dev->regions.size[DEVSTATE_REGION_MEMORY]);
-		devstate_chunk_next(&l->it, &l->step);
-		l->in_batch = 1;
-		l->batch_size = sec->batch_size;
-	}
 	/* load_memory_head placed the section inside l->step */
 	if (l->base + sec->raw_len == l->step.len) {
 		rc = load_flush_chunk(l, step);
