@@ -26,34 +26,6 @@ static const char *sname(uint32_t state)
 	return n ? n : "unknown";
 }
 
-static const char *meaning(int rc)
-{
-	switch (-rc) {
-	case EINVAL:
-		return "the device refused the request as malformed or out of protocol";
-	case EBADF:
-		return "there is no data session";
-	default:
-		return strerror(-rc);
-	}
-}
-
-/* "<step>: <what>: <meaning> (<transport words>)", keeping the words the
- * transport left in dev->err. */
-static int mig2_fail(struct devstate_device *dev, int rc, const char *step,
-		     const char *what)
-{
-	char detail[DEVSTATE_ERR_MAX];
-
-	snprintf(detail, sizeof(detail), "%s", dev->err);
-	if (detail[0])
-		devstate_dev_err(dev, "%s: %s: %s (%s)", step, what,
-				 meaning(rc), detail);
-	else
-		devstate_dev_err(dev, "%s: %s: %s", step, what, meaning(rc));
-	return rc;
-}
-
 /* Append "; <fmt>" to dev->err. */
 static void err_append(struct devstate_device *dev, const char *fmt,
 		       const char *a, const char *b)
@@ -84,7 +56,7 @@ int devstate_mig2_attach(struct devstate_device *dev)
 		return 0;
 	}
 	if (rc < 0)
-		return mig2_fail(dev, rc, "open",
+		return devstate_dev_fail(dev, rc, "open",
 				 "probing the migration uAPI v2 (VFIO_DEVICE_FEATURE_MIGRATION)");
 	dev->protocol = DEVSTATE_PROTOCOL_MIG2;
 	dev->mig2_flags = flags;
@@ -144,7 +116,8 @@ int devstate_dev_mig2_refresh(struct devstate_device *dev, const char *step)
 	rc = dev->ops->mig2_get_state(dev->priv, &state, dev->err,
 				      sizeof(dev->err));
 	if (rc < 0)
-		return mig2_fail(dev, rc, step, "reading the device state");
+		return devstate_dev_fail(dev, rc, step,
+					 "reading the device state");
 	if (state >= DEVSTATE_MIG2_NR_STATES ||
 	    (state != DEVSTATE_MIG2_ERROR &&
 	     !devstate_mig2_state_valid(dev->mig2_flags, state))) {
@@ -180,7 +153,7 @@ int devstate_dev_mig2_goto(struct devstate_device *dev, const char *step,
 
 			snprintf(what, sizeof(what), "moving the device from %s to %s",
 				 sname(from), sname(next));
-			mig2_fail(dev, rc, step, what);
+			devstate_dev_fail(dev, rc, step, what);
 			/* where is it now?  The answer decides the unwind. */
 			{
 				char keep[DEVSTATE_ERR_MAX];
@@ -238,7 +211,7 @@ int devstate_dev_mig2_unwind(struct devstate_device *dev, const char *step,
 	dev->err[0] = '\0';
 	rc = dev->ops->mig2_reset(dev->priv, dev->err, sizeof(dev->err));
 	if (rc < 0) {
-		mig2_fail(dev, rc, step, "resetting the device");
+		devstate_dev_fail(dev, rc, step, "resetting the device");
 		return rc;
 	}
 	dev->mig2_state = DEVSTATE_MIG2_RUNNING;
@@ -266,7 +239,7 @@ int devstate_dev_mig2_read(struct devstate_device *dev, const char *step,
 
 		snprintf(what, sizeof(what), "reading migration data in state %s",
 			 sname(dev->mig2_state));
-		return mig2_fail(dev, rc, step, what);
+		return devstate_dev_fail(dev, rc, step, what);
 	}
 	if (*got > len) {
 		devstate_dev_err(dev, "%s: the transport read %zu bytes into a buffer of %zu",
@@ -290,7 +263,7 @@ int devstate_dev_mig2_write(struct devstate_device *dev, const char *step,
 
 		snprintf(what, sizeof(what), "writing %zu bytes of migration data in state %s",
 			 len, sname(dev->mig2_state));
-		return mig2_fail(dev, rc, step, what);
+		return devstate_dev_fail(dev, rc, step, what);
 	}
 	return 0;
 }
@@ -307,7 +280,7 @@ int devstate_dev_mig2_precopy_info(struct devstate_device *dev,
 	rc = dev->ops->mig2_precopy_info(dev->priv, initial, dirty, dev->err,
 					 sizeof(dev->err));
 	if (rc < 0)
-		return mig2_fail(dev, rc, step,
+		return devstate_dev_fail(dev, rc, step,
 				 "asking for the pre-copy sizes (VFIO_MIG_GET_PRECOPY_INFO)");
 	return 0;
 }
@@ -323,7 +296,7 @@ int devstate_dev_mig2_data_size(struct devstate_device *dev,
 	rc = dev->ops->mig2_data_size(dev->priv, bytes, dev->err,
 				      sizeof(dev->err));
 	if (rc < 0 && rc != -EOPNOTSUPP)
-		return mig2_fail(dev, rc, step,
+		return devstate_dev_fail(dev, rc, step,
 				 "asking for the stop-copy size (MIG_DATA_SIZE)");
 	return rc;
 }

@@ -25,37 +25,49 @@ void devstate_dev_err(struct devstate_device *dev, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *errno_meaning(int rc)
+/* What a transport's errno means, in each protocol family's terms. */
+static const char *errno_meaning(const struct devstate_device *dev, int rc)
 {
+	bool v2 = dev->protocol == DEVSTATE_PROTOCOL_MIG2;
+
 	switch (-rc) {
 	case EINVAL:
 		return "the device refused the request as malformed or out of protocol";
+	case EBADF:	/* uAPI v2: the data fd */
+		if (v2)
+			return "there is no data session";
+		break;
 	case EBUSY:
-		return "the device does not allow it in its current state";
+		if (!v2)
+			return "the device does not allow it in its current state";
+		break;
 	case ENOSPC:
-		return "the device's dirty log overflowed";
+		if (!v2)
+			return "the device's dirty log overflowed";
+		break;
 	case EROFS:
-		return "the device is read-only";
-	default:
-		return strerror(-rc);
+		if (!v2)
+			return "the device is read-only";
+		break;
 	}
+	return strerror(-rc);
 }
 
 int devstate_dev_fail(struct devstate_device *dev, int rc, const char *step,
 		      const char *what)
 {
-	char detail[DEVSTATE_ERR_MAX];
+	char detail[DEVSTATE_ERR_MAX + 3], where[64] = "";
 
 	/* keep the transport's own words (region and offset) if it left any */
-	snprintf(detail, sizeof(detail), "%s", dev->err);
-	if (detail[0])
-		devstate_dev_err(dev, "%s: %s: %s (%s) in state %s", step, what,
-				 errno_meaning(rc), detail,
-				 devstate_state_name(dev->state));
-	else
-		devstate_dev_err(dev, "%s: %s: %s in state %s", step, what,
-				 errno_meaning(rc),
-				 devstate_state_name(dev->state));
+	detail[0] = '\0';
+	if (dev->err[0])
+		snprintf(detail, sizeof(detail), " (%s)", dev->err);
+	/* uAPI v2 sentences say where the device is when it matters */
+	if (dev->protocol != DEVSTATE_PROTOCOL_MIG2)
+		snprintf(where, sizeof(where), " in state %s",
+			 devstate_state_name(dev->state));
+	devstate_dev_err(dev, "%s: %s: %s%s%s", step, what,
+			 errno_meaning(dev, rc), detail, where);
 	return rc;
 }
 

@@ -83,7 +83,9 @@ int devstate_dev_dirty_bitmap(struct devstate_device *dev, const char *step,
 			      uint64_t *bitmap, uint64_t *dirty);
 
 /* Render an errno from the device as a sentence with the step, what was
- * accessed and the state (SPEC 11 errors). */
+ * accessed, what the errno means in the device's protocol family, the
+ * transport's own words and (region protocol) the state (SPEC 11
+ * errors). */
 int devstate_dev_fail(struct devstate_device *dev, int rc, const char *step,
 		      const char *what);
 

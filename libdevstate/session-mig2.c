@@ -34,13 +34,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "libdevstate/mig2.h"
+#include "libdevstate/session-common.h"
 #include "libdevstate/session-mig2.h"
 #include "libdevstate/stream.h"
 
@@ -50,28 +50,12 @@
 /* One MIG2_DATA section carries at most this much. */
 #define M2_BUF		(1u << 20)
 
-enum m2_save_phase {
-	S_NEW = 0, S_ACTIVE, S_STOPPED, S_COMPLETED, S_CLEANED, S_CANCELLED,
-	S_FAILED
-};
-
-static const char *const save_phase_names[] = {
-	[S_NEW] = "new", [S_ACTIVE] = "pre-copy", [S_STOPPED] = "stopped",
-	[S_COMPLETED] = "completed", [S_CLEANED] = "cleaned up",
-	[S_CANCELLED] = "cancelled", [S_FAILED] = "failed",
-};
-
 struct devstate_m2_save {
-	struct devstate_device *dev;
-	struct devstate_enc *enc;
-	devstate_write_fn write;
-	void *opaque;
-	enum m2_save_phase phase;
+	struct devstate_save_base b;	/* device, encoder, phase, stats */
 	uint32_t pass;		/* pass number of the next read session */
 	uint64_t offset;	/* data bytes written to the stream */
 	uint8_t *buf;
-	struct devstate_save_stats stats;
-	char err[M2_ERR_MAX];
+	char err[M2_ERR_MAX];		/* b.err */
 };
 
 static const char *sname(uint32_t st)
@@ -86,77 +70,6 @@ static bool has_precopy(const struct devstate_device *dev)
 	return dev->mig2_flags & DEVSTATE_MIG2_F_PRE_COPY;
 }
 
-static void save_err(struct devstate_m2_save *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void save_err(struct devstate_m2_save *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->err, sizeof(s->err), fmt, ap);
-	va_end(ap);
-}
-
-static void append(char *buf, size_t size, const char *fmt, const char *a)
-{
-	size_t n = strlen(buf);
-
-	/* a sentence cut at the end of the buffer is still one */
-	if (n < size && snprintf(buf + n, size - n, fmt, a) >= (int)(size - n))
-		buf[size - 1] = '\0';
-}
-
-/* Back to RUNNING; keep the first error and say if the way back failed. */
-static int save_fail(struct devstate_m2_save *s, int rc)
-{
-	struct devstate_device *dev = s->dev;
-
-	if (!s->err[0])
-		save_err(s, "%s", dev->err[0] ? dev->err : strerror(-rc));
-	if (devstate_dev_mig2_unwind(dev, "recover", DEVSTATE_MIG2_RUNNING) < 0)
-		append(s->err, sizeof(s->err),
-		       "; and setting the device back to running failed: %s",
-		       dev->err);
-	s->phase = S_FAILED;
-	return rc;
-}
-
-static int save_dev_fail(struct devstate_m2_save *s, int rc)
-{
-	save_err(s, "%s", s->dev->err);
-	return save_fail(s, rc);
-}
-
-static int save_enc_fail(struct devstate_m2_save *s, int rc, const char *step)
-{
-	save_err(s, "%s: writing the stream: %s", step,
-		 devstate_enc_error(s->enc));
-	return save_fail(s, rc);
-}
-
-static int save_order(struct devstate_m2_save *s, const char *step,
-		      unsigned allowed)
-{
-	if (allowed & (1u << s->phase))
-		return 0;
-	save_err(s, "%s: not allowed now: the session is %s", step,
-		 save_phase_names[s->phase]);
-	return -EPROTO;
-}
-
-#define P(x) (1u << (x))
-
-static int save_stream_write(void *opaque, const void *buf, size_t len)
-{
-	struct devstate_m2_save *s = opaque;
-	int rc = s->write(s->opaque, buf, len);
-
-	if (rc == 0)
-		s->stats.stream_bytes += len;
-	return rc > 0 ? -EIO : rc;
-}
-
 int devstate_m2_save_new(struct devstate_m2_save **out,
 			 struct devstate_device *dev,
 			 const struct devstate_save_opts *opts,
@@ -166,28 +79,20 @@ int devstate_m2_save_new(struct devstate_m2_save **out,
 	struct devstate_m2_save *s;
 	int rc;
 
-	if (opts)
-		o = *opts;
-	if (!devstate_codec_name(o.codec) || o.codec == DEVSTATE_CODEC_ZERO) {
-		devstate_dev_err(dev, "save: unknown codec %d", (int)o.codec);
-		return -EINVAL;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->buf = malloc(M2_BUF);
-	if (!s->buf) {
-		free(s);
-		return -ENOMEM;
-	}
-	s->dev = dev;
-	s->write = write;
-	s->opaque = opaque;
-	rc = devstate_enc_new(&s->enc, save_stream_write, s, o.codec, o.level);
+	rc = devstate_save_base_init(&s->b, dev, opts, &o, write, opaque,
+				     s->err, sizeof(s->err));
 	if (rc < 0) {
-		free(s->buf);
 		free(s);
 		return rc;
+	}
+	s->buf = malloc(M2_BUF);
+	if (!s->buf) {
+		devstate_enc_free(s->b.enc);
+		free(s);
+		return -ENOMEM;
 	}
 	*out = s;
 	return 0;
@@ -201,7 +106,7 @@ int devstate_m2_save_new(struct devstate_m2_save **out,
 static int save_drain(struct devstate_m2_save *s, const char *step,
 		      uint32_t flags, uint64_t *moved)
 {
-	struct devstate_device *dev = s->dev;
+	struct devstate_device *dev = s->b.dev;
 	bool end = false;
 	int rc;
 
@@ -222,39 +127,39 @@ static int save_drain(struct devstate_m2_save *s, const char *step,
 		}
 		if (!have)
 			break;
-		rc = devstate_enc_mig2_data(s->enc, s->pass, flags, s->offset,
+		rc = devstate_enc_mig2_data(s->b.enc, s->pass, flags, s->offset,
 					    s->buf, have);
 		if (rc < 0)
 			return save_enc_fail(s, rc, step);
 		s->offset += have;
 		*moved += have;
-		s->stats.memory_bytes += have;
+		s->b.stats.memory_bytes += have;
 	}
 	if (*moved) {
 		s->pass++;
-		s->stats.passes++;
+		s->b.stats.passes++;
 	}
 	return 0;
 }
 
 int devstate_m2_save_setup(struct devstate_m2_save *s)
 {
-	struct devstate_device *dev = s->dev;
+	struct devstate_device *dev = s->b.dev;
 	struct devstate_stream_header h;
 	const char *step = "setup";
 	int rc;
 
-	rc = save_order(s, step, P(S_NEW));
+	rc = save_order(s, step, P(SAVE_NEW));
 	if (rc < 0)
 		return rc;
-	s->err[0] = '\0';
+	s->b.err[0] = '\0';
 	rc = devstate_dev_mig2_refresh(dev, step);
 	if (rc < 0)
 		return save_dev_fail(s, rc);
 	if (dev->mig2_state != DEVSTATE_MIG2_RUNNING) {
 		save_err(s, "%s: the device is in state %s, not running: a save starts from a running device",
 			 step, sname(dev->mig2_state));
-		s->phase = S_FAILED;	/* not ours to move */
+		s->b.phase = SAVE_FAILED;	/* not ours to move */
 		return -EBUSY;
 	}
 	memset(&h, 0, sizeof(h));
@@ -265,7 +170,7 @@ int devstate_m2_save_setup(struct devstate_m2_save *s)
 	h.page_size = DEVSTATE_PAGE_SIZE;
 	snprintf(h.ident, sizeof(h.ident), "%s mig2", dev->ops->name);
 	h.ident_len = (uint32_t)strlen(h.ident);
-	rc = devstate_enc_header(s->enc, &h);
+	rc = devstate_enc_header(s->b.enc, &h);
 	if (rc < 0)
 		return save_enc_fail(s, rc, step);
 	if (has_precopy(dev)) {
@@ -273,22 +178,22 @@ int devstate_m2_save_setup(struct devstate_m2_save *s)
 		if (rc < 0)
 			return save_dev_fail(s, rc);
 	}
-	s->phase = S_ACTIVE;
+	s->b.phase = SAVE_ACTIVE;
 	return 0;
 }
 
 int devstate_m2_save_pending(struct devstate_m2_save *s, uint64_t *bytes)
 {
-	struct devstate_device *dev = s->dev;
+	struct devstate_device *dev = s->b.dev;
 	const char *step = "pending";
 	uint64_t a = 0, b = 0;
 	int rc;
 
-	rc = save_order(s, step, P(S_ACTIVE) | P(S_STOPPED));
+	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED));
 	if (rc < 0)
 		return rc;
 	*bytes = 0;
-	if (s->phase == S_ACTIVE && has_precopy(dev)) {
+	if (s->b.phase == SAVE_ACTIVE && has_precopy(dev)) {
 		rc = devstate_dev_mig2_precopy_info(dev, step, &a, &b);
 		if (rc == -EOPNOTSUPP)
 			return 0;
@@ -297,7 +202,7 @@ int devstate_m2_save_pending(struct devstate_m2_save *s, uint64_t *bytes)
 		*bytes = a > UINT64_MAX - b ? UINT64_MAX : a + b;
 		return 0;
 	}
-	if (s->phase == S_STOPPED) {
+	if (s->b.phase == SAVE_STOPPED) {
 		rc = devstate_dev_mig2_data_size(dev, step, &a);
 		if (rc == 0)
 			*bytes = a;
@@ -314,23 +219,22 @@ int devstate_m2_save_iterate(struct devstate_m2_save *s)
 	uint64_t moved;
 	int rc;
 
-	rc = save_order(s, step, P(S_ACTIVE) | P(S_STOPPED));
+	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED));
 	if (rc < 0)
 		return rc;
-	if (s->phase == S_ACTIVE && !has_precopy(s->dev))
+	if (s->b.phase == SAVE_ACTIVE && !has_precopy(s->b.dev))
 		return 0;	/* nothing moves before stop-copy */
-	rc = save_drain(s, step,
-			s->phase == S_STOPPED ? DEVSTATE_MIG2_SEC_STOP_COPY : 0,
-			&moved);
-	if (rc == 0 && s->phase == S_STOPPED)
-		s->stats.stop_copy_bytes += moved;
+	rc = save_drain(s, step, s->b.phase == SAVE_STOPPED ?
+			DEVSTATE_MIG2_SEC_STOP_COPY : 0, &moved);
+	if (rc == 0 && s->b.phase == SAVE_STOPPED)
+		s->b.stats.stop_copy_bytes += moved;
 	return rc;
 }
 
 int devstate_m2_save_log_sync(struct devstate_m2_save *s)
 {
-	int rc = save_order(s, "log-sync",
-			    P(S_ACTIVE) | P(S_STOPPED) | P(S_COMPLETED));
+	int rc = save_order(s, "log-sync", P(SAVE_ACTIVE) | P(SAVE_STOPPED) |
+			    P(SAVE_COMPLETED));
 
 	if (rc < 0)
 		return rc;
@@ -340,17 +244,8 @@ int devstate_m2_save_log_sync(struct devstate_m2_save *s)
 
 int devstate_m2_save_stop(struct devstate_m2_save *s)
 {
-	const char *step = "stop";
-	int rc;
-
-	rc = save_order(s, step, P(S_ACTIVE));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_mig2_goto(s->dev, step, DEVSTATE_MIG2_STOP_COPY);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->phase = S_STOPPED;
-	return 0;
+	return devstate_save_base_step(&s->b, "stop", P(SAVE_ACTIVE),
+				       DEVSTATE_MIG2_STOP_COPY, SAVE_STOPPED);
 }
 
 int devstate_m2_save_complete(struct devstate_m2_save *s)
@@ -359,83 +254,70 @@ int devstate_m2_save_complete(struct devstate_m2_save *s)
 	uint64_t moved;
 	int rc;
 
-	rc = save_order(s, step, P(S_ACTIVE) | P(S_STOPPED));
+	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED));
 	if (rc < 0)
 		return rc;
-	if (s->phase == S_ACTIVE) {
-		rc = devstate_dev_mig2_goto(s->dev, step,
-					    DEVSTATE_MIG2_STOP_COPY);
+	if (s->b.phase == SAVE_ACTIVE) {
+		rc = devstate_save_base_step(&s->b, step, P(SAVE_ACTIVE),
+					     DEVSTATE_MIG2_STOP_COPY,
+					     SAVE_STOPPED);
 		if (rc < 0)
-			return save_dev_fail(s, rc);
-		s->phase = S_STOPPED;
+			return rc;
 	}
 	rc = save_drain(s, step, DEVSTATE_MIG2_SEC_STOP_COPY, &moved);
 	if (rc < 0)
 		return rc;
-	s->stats.stop_copy_bytes += moved;
-	rc = devstate_enc_end(s->enc);
+	s->b.stats.stop_copy_bytes += moved;
+	rc = devstate_enc_end(s->b.enc);
 	if (rc < 0)
 		return save_enc_fail(s, rc, step);
-	s->stats.sections = devstate_enc_sections(s->enc);
+	s->b.stats.sections = devstate_enc_sections(s->b.enc);
 	/* the data session ends here: nothing reads it any more */
-	rc = devstate_dev_mig2_goto(s->dev, step, DEVSTATE_MIG2_STOP);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->phase = S_COMPLETED;
-	return 0;
+	return devstate_save_base_step(&s->b, step, P(SAVE_STOPPED),
+				       DEVSTATE_MIG2_STOP, SAVE_COMPLETED);
 }
 
 int devstate_m2_save_cleanup(struct devstate_m2_save *s)
 {
-	const char *step = "cleanup";
-	int rc;
-
-	rc = save_order(s, step, P(S_COMPLETED));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_mig2_goto(s->dev, step, DEVSTATE_MIG2_STOP);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->phase = S_CLEANED;
-	return 0;
+	return devstate_save_base_step(&s->b, "cleanup", P(SAVE_COMPLETED),
+				       DEVSTATE_MIG2_STOP, SAVE_CLEANED);
 }
 
 int devstate_m2_save_cancel(struct devstate_m2_save *s)
 {
-	struct devstate_device *dev = s->dev;
+	struct devstate_device *dev = s->b.dev;
 
-	if (s->phase == S_NEW || s->phase == S_CANCELLED) {
-		s->phase = S_CANCELLED;
+	if (s->b.phase == SAVE_NEW || s->b.phase == SAVE_CANCELLED) {
+		s->b.phase = SAVE_CANCELLED;
 		return 0;
 	}
 	if (devstate_dev_mig2_unwind(dev, "cancel", DEVSTATE_MIG2_RUNNING) < 0) {
 		save_err(s, "%s", dev->err);
 		return -EIO;
 	}
-	s->phase = S_CANCELLED;
+	s->b.phase = SAVE_CANCELLED;
 	return 0;
 }
 
 const char *devstate_m2_save_error(const struct devstate_m2_save *s)
 {
-	return s->err;
+	return s->b.err;
 }
 
 void devstate_m2_save_get_stats(const struct devstate_m2_save *s,
 				struct devstate_save_stats *st)
 {
-	*st = s->stats;
-	st->sections = devstate_enc_sections(s->enc);
+	devstate_save_base_stats(&s->b, st);
 }
 
 void devstate_m2_save_free(struct devstate_m2_save *s)
 {
 	if (!s)
 		return;
-	if (s->phase == S_ACTIVE || s->phase == S_STOPPED ||
-	    s->phase == S_COMPLETED)
+	if (s->b.phase == SAVE_ACTIVE || s->b.phase == SAVE_STOPPED ||
+	    s->b.phase == SAVE_COMPLETED)
 		devstate_m2_save_cancel(s);
-	devstate_enc_free(s->enc);
+	devstate_enc_free(s->b.enc);
 	free(s->buf);
 	free(s);
 }
@@ -443,37 +325,15 @@ void devstate_m2_save_free(struct devstate_m2_save *s)
 /* ================================================================== */
 /* Load. */
 
-enum m2_load_phase {
-	L_NEW = 0, L_BEGUN, L_STREAM, L_ENDED, L_FINISHED, L_FAILED
-};
-
-static const char *const load_phase_names[] = {
-	[L_NEW] = "new", [L_BEGUN] = "waiting for the stream header",
-	[L_STREAM] = "loading", [L_ENDED] = "at the end of the stream",
-	[L_FINISHED] = "finished", [L_FAILED] = "failed",
-};
-
 struct devstate_m2_load {
 	struct devstate_device *dev;
 	struct devstate_dec *dec;
-	enum m2_load_phase phase;
+	enum devstate_load_phase phase;
 	bool any_pass;
 	uint32_t last_pass;
 	struct devstate_load_stats stats;
 	char err[M2_ERR_MAX];
 };
-
-static void load_err(struct devstate_m2_load *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void load_err(struct devstate_m2_load *l, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(l->err, sizeof(l->err), fmt, ap);
-	va_end(ap);
-}
 
 /* The device goes (back) to STOP; say where it ended. */
 static int load_fail(struct devstate_m2_load *l, int rc)
@@ -481,16 +341,17 @@ static int load_fail(struct devstate_m2_load *l, int rc)
 	struct devstate_device *dev = l->dev;
 	char why[DEVSTATE_ERR_MAX];
 
-	if (!l->err[0])
-		load_err(l, "%s", dev->err[0] ? dev->err : strerror(-rc));
+	devstate_sess_first_err(l->err, sizeof(l->err), dev, rc);
 	if (devstate_dev_mig2_unwind(dev, "recover", DEVSTATE_MIG2_STOP) < 0) {
 		snprintf(why, sizeof(why), "%s", dev->err);
-		append(l->err, sizeof(l->err),
-		       "; and stopping the device failed: %s", why);
+		devstate_sess_append(l->err, sizeof(l->err),
+				     "; and stopping the device failed: %s",
+				     why);
 	}
-	append(l->err, sizeof(l->err), " (device left in state %s)",
-	       sname(dev->mig2_state));
-	l->phase = L_FAILED;
+	devstate_sess_append(l->err, sizeof(l->err),
+			     " (device left in state %s)",
+			     sname(dev->mig2_state));
+	l->phase = LOAD_FAILED;
 	return rc;
 }
 
@@ -523,17 +384,16 @@ int devstate_m2_load_begin(struct devstate_m2_load *l)
 	struct devstate_device *dev = l->dev;
 	int rc;
 
-	if (l->phase != L_NEW) {
-		load_err(l, "begin: not allowed now: the load is %s",
-			 load_phase_names[l->phase]);
-		return -EPROTO;
-	}
+	rc = devstate_load_order(l->err, sizeof(l->err), "begin", l->phase,
+				 P(LOAD_NEW));
+	if (rc < 0)
+		return rc;
 	rc = devstate_dev_mig2_refresh(dev, "begin");
 	if (rc == 0)
 		rc = devstate_dev_mig2_goto(dev, "begin", DEVSTATE_MIG2_STOP);
 	if (rc < 0)
 		return load_dev_fail(l, rc);
-	l->phase = L_BEGUN;
+	l->phase = LOAD_BEGUN;
 	return 0;
 }
 
@@ -559,7 +419,7 @@ static int load_header(struct devstate_m2_load *l,
 	rc = devstate_dev_mig2_goto(l->dev, step, DEVSTATE_MIG2_RESUMING);
 	if (rc < 0)
 		return load_dev_fail(l, rc);
-	l->phase = L_STREAM;
+	l->phase = LOAD_STREAM;
 	return 0;
 }
 
@@ -587,12 +447,11 @@ int devstate_m2_load_feed(struct devstate_m2_load *l, const void *buf,
 	const unsigned char *p = buf;
 	int rc;
 
-	if (l->phase != L_BEGUN && l->phase != L_STREAM &&
-	    l->phase != L_ENDED) {
-		load_err(l, "feed: not allowed now: the load is %s",
-			 load_phase_names[l->phase]);
-		return l->phase == L_FAILED ? -EIO : -EPROTO;
-	}
+	rc = devstate_load_order(l->err, sizeof(l->err), "feed", l->phase,
+				 P(LOAD_BEGUN) | P(LOAD_STREAM) |
+				 P(LOAD_ENDED));
+	if (rc < 0)
+		return l->phase == LOAD_FAILED ? -EIO : rc;
 	while (len) {
 		size_t used = 0;
 		int ev;
@@ -620,7 +479,7 @@ int devstate_m2_load_feed(struct devstate_m2_load *l, const void *buf,
 				return rc;
 			break;
 		case DEVSTATE_DEC_END:
-			l->phase = L_ENDED;
+			l->phase = LOAD_ENDED;
 			break;
 		default:
 			load_err(l, "stream: unexpected decoder event %d", ev);
@@ -637,17 +496,12 @@ int devstate_m2_load_finish(struct devstate_m2_load *l)
 	struct devstate_device *dev = l->dev;
 	int rc;
 
-	if (l->phase == L_FAILED)
-		return -EIO;
-	if (l->phase != L_ENDED) {
-		if (l->phase == L_BEGUN || l->phase == L_STREAM)
-			load_err(l, "finish: the stream is incomplete (truncated after %llu bytes: no END section)",
-				 (unsigned long long)l->stats.stream_bytes);
-		else
-			load_err(l, "finish: not allowed now: the load is %s",
-				 load_phase_names[l->phase]);
-		return load_fail(l, -EPROTO);
-	}
+	rc = devstate_load_finish_order(l->err, sizeof(l->err), l->phase,
+					l->stats.stream_bytes);
+	if (rc == -EIO)
+		return rc;
+	if (rc < 0)
+		return load_fail(l, rc);
 	/* leaving RESUMING is when the device takes (or refuses) the data */
 	rc = devstate_dev_mig2_goto(dev, "finish", DEVSTATE_MIG2_STOP);
 	if (rc == 0)
@@ -655,7 +509,7 @@ int devstate_m2_load_finish(struct devstate_m2_load *l)
 					    DEVSTATE_MIG2_RUNNING);
 	if (rc < 0)
 		return load_dev_fail(l, rc);
-	l->phase = L_FINISHED;
+	l->phase = LOAD_FINISHED;
 	return 0;
 }
 
@@ -676,7 +530,7 @@ void devstate_m2_load_free(struct devstate_m2_load *l)
 		return;
 	/* a load abandoned in RESUMING must not leave a data session: the
 	 * device goes to STOP (refusing the partial data) as on failure */
-	if (l->phase == L_STREAM || l->phase == L_ENDED)
+	if (l->phase == LOAD_STREAM || l->phase == LOAD_ENDED)
 		devstate_dev_mig2_unwind(l->dev, "abandon", DEVSTATE_MIG2_STOP);
 	devstate_dec_free(l->dec);
 	free(l);

@@ -13,43 +13,22 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "libdevstate/device.h"
+#include "libdevstate/session-common.h"
 #include "libdevstate/session-mig2.h"
 #include "libdevstate/stream.h"
 
 /* A batch larger than this is treated as a device error, not a loop. */
 #define DEVSTATE_BATCH_MAX (1ull << 44)
 
-enum save_phase {
-	SAVE_NEW = 0,	/* nothing sent to the device yet */
-	SAVE_ACTIVE,	/* setup done: RUNNING|LOGGING, pre-copy */
-	SAVE_STOPPED,	/* STOP|LOGGING, stop-and-copy */
-	SAVE_COMPLETED,	/* everything sent, END written */
-	SAVE_CLEANED,	/* STOP */
-	SAVE_CANCELLED,	/* back to RUNNING on request */
-	SAVE_FAILED	/* back to RUNNING after an error */
-};
-
-static const char *const save_phase_names[] = {
-	[SAVE_NEW] = "new", [SAVE_ACTIVE] = "pre-copy",
-	[SAVE_STOPPED] = "stopped", [SAVE_COMPLETED] = "completed",
-	[SAVE_CLEANED] = "cleaned up", [SAVE_CANCELLED] = "cancelled",
-	[SAVE_FAILED] = "failed",
-};
-
 struct devstate_save {
 	struct devstate_m2_save *m2;	/* protocol family 2: all of it */
-	struct devstate_device *dev;
+	struct devstate_save_base b;	/* device, encoder, phase, stats */
 	struct devstate_save_opts opts;
-	struct devstate_enc *enc;
-	devstate_write_fn write;
-	void *opaque;
-	enum save_phase phase;
 
 	uint32_t pass;			/* pass number of the next batch */
 	int frozen;			/* a non-empty batch awaits reading */
@@ -60,77 +39,8 @@ struct devstate_save {
 	unsigned char *config;		/* bounce buffer when not mapped */
 	uint64_t config_size;		/* as recorded in the header */
 
-	struct devstate_save_stats stats;
-	char err[DEVSTATE_ERR_MAX];
+	char err[DEVSTATE_ERR_MAX];	/* b.err */
 };
-
-static void save_err(struct devstate_save *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void save_err(struct devstate_save *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->err, sizeof(s->err), fmt, ap);
-	va_end(ap);
-}
-
-/* Put the source back to RUNNING without LOGGING; keep the first error. */
-static int save_fail(struct devstate_save *s, int rc, enum save_phase phase)
-{
-	struct devstate_device *dev = s->dev;
-
-	if (!s->err[0])
-		save_err(s, "%s", dev->err[0] ? dev->err : strerror(-rc));
-	if (dev->state != DEVSTATE_STATE_RUNNING &&
-	    devstate_dev_set_state(dev, "recover", DEVSTATE_STATE_RUNNING) < 0) {
-		size_t n = strlen(s->err);
-
-		snprintf(s->err + n, sizeof(s->err) - n,
-			 "; and setting the device back to running failed: %s",
-			 dev->err);
-	}
-	s->frozen = 0;
-	s->phase = phase;
-	return rc;
-}
-
-/* A device error: take the device's sentence. */
-static int save_dev_fail(struct devstate_save *s, int rc)
-{
-	save_err(s, "%s", s->dev->err);
-	return save_fail(s, rc, SAVE_FAILED);
-}
-
-static int save_enc_fail(struct devstate_save *s, int rc, const char *step)
-{
-	save_err(s, "%s: writing the stream: %s", step,
-		 devstate_enc_error(s->enc));
-	return save_fail(s, rc, SAVE_FAILED);
-}
-
-static int save_order(struct devstate_save *s, const char *step,
-		      unsigned allowed)
-{
-	if (allowed & (1u << s->phase))
-		return 0;
-	save_err(s, "%s: not allowed now: the session is %s", step,
-		 save_phase_names[s->phase]);
-	return -EPROTO;
-}
-
-#define P(x) (1u << (x))
-
-static int save_stream_write(void *opaque, const void *buf, size_t len)
-{
-	struct devstate_save *s = opaque;
-	int rc = s->write(s->opaque, buf, len);
-
-	if (rc == 0)
-		s->stats.stream_bytes += len;
-	return rc > 0 ? -EIO : rc;
-}
 
 DEVSTATE_EXPORT int devstate_save_new(struct devstate_save **out,
 				      struct devstate_device *dev,
@@ -156,20 +66,8 @@ DEVSTATE_EXPORT int devstate_save_new(struct devstate_save **out,
 			*out = s;
 		return rc;
 	}
-	if (opts)
-		s->opts = *opts;
-	if (!devstate_codec_name(s->opts.codec) ||
-	    s->opts.codec == DEVSTATE_CODEC_ZERO) {
-		devstate_dev_err(dev, "save: unknown codec %d",
-				 (int)s->opts.codec);
-		free(s);
-		return -EINVAL;
-	}
-	s->dev = dev;
-	s->write = write;
-	s->opaque = opaque;
-	rc = devstate_enc_new(&s->enc, save_stream_write, s, s->opts.codec,
-			      s->opts.level);
+	rc = devstate_save_base_init(&s->b, dev, opts, &s->opts, write, opaque,
+				     s->err, sizeof(s->err));
 	if (rc < 0) {
 		free(s);
 		return rc;
@@ -180,7 +78,7 @@ DEVSTATE_EXPORT int devstate_save_new(struct devstate_save **out,
 		devstate_dev_err(dev, "save: the DEVICE_MEMORY region (%llu bytes) exceeds the stream's chunk limit (%llu bytes)",
 				 (unsigned long long)dev->regions.size[DEVSTATE_REGION_MEMORY],
 				 (unsigned long long)DEVSTATE_REGION_MAX);
-		devstate_enc_free(s->enc);
+		devstate_enc_free(s->b.enc);
 		free(s);
 		return -E2BIG;
 	}
@@ -188,7 +86,7 @@ DEVSTATE_EXPORT int devstate_save_new(struct devstate_save **out,
 	    !devstate_dev_map(dev, DEVSTATE_REGION_MEMORY)) {
 		s->chunk = malloc((size_t)dev->regions.size[DEVSTATE_REGION_MEMORY]);
 		if (!s->chunk) {
-			devstate_enc_free(s->enc);
+			devstate_enc_free(s->b.enc);
 			free(s);
 			return -ENOMEM;
 		}
@@ -200,7 +98,7 @@ DEVSTATE_EXPORT int devstate_save_new(struct devstate_save **out,
 /* Freeze a batch: read device_memory.size (SPEC 11). */
 static int save_freeze(struct devstate_save *s, const char *step)
 {
-	struct devstate_device *dev = s->dev;
+	struct devstate_device *dev = s->b.dev;
 	uint64_t size;
 	int rc;
 
@@ -229,7 +127,7 @@ static int save_freeze(struct devstate_save *s, const char *step)
 /* Read the frozen batch to its end, chunk by chunk, into the stream. */
 static int save_move_batch(struct devstate_save *s, const char *step)
 {
-	struct devstate_device *dev = s->dev;
+	struct devstate_device *dev = s->b.dev;
 	struct devstate_chunk_step st;
 	const void *data;
 	int rc = 0;
@@ -260,14 +158,15 @@ static int save_move_batch(struct devstate_save *s, const char *step)
 					break;
 				data = s->chunk;
 			}
-			rc = devstate_enc_memory(s->enc, s->pass, s->batch_size,
-						 st.pos, data, (size_t)st.len);
+			rc = devstate_enc_memory(s->b.enc, s->pass,
+						 s->batch_size, st.pos, data,
+						 (size_t)st.len);
 			if (rc < 0)
 				return save_enc_fail(s, rc, step);
 			s->batch_moved += st.len;
-			s->stats.memory_bytes += st.len;
-			if (s->phase == SAVE_STOPPED)
-				s->stats.stop_copy_bytes += st.len;
+			s->b.stats.memory_bytes += st.len;
+			if (s->b.phase == SAVE_STOPPED)
+				s->b.stats.stop_copy_bytes += st.len;
 			break;
 		default:
 			rc = -EPROTO;
@@ -280,13 +179,13 @@ static int save_move_batch(struct devstate_save *s, const char *step)
 	}
 	s->frozen = 0;
 	s->pass++;
-	s->stats.passes++;
+	s->b.stats.passes++;
 	return 0;
 }
 
 static int save_memory_caps(const struct devstate_save *s)
 {
-	return !!(s->dev->caps & DEVSTATE_CAP_DEVICE_MEMORY);
+	return !!(s->b.dev->caps & DEVSTATE_CAP_DEVICE_MEMORY);
 }
 
 DEVSTATE_EXPORT int devstate_save_setup(struct devstate_save *s)
@@ -300,11 +199,11 @@ DEVSTATE_EXPORT int devstate_save_setup(struct devstate_save *s)
 		return -EINVAL;
 	if (s->m2)
 		return devstate_m2_save_setup(s->m2);
-	dev = s->dev;
+	dev = s->b.dev;
 	rc = save_order(s, step, P(SAVE_NEW));
 	if (rc < 0)
 		return rc;
-	s->err[0] = '\0';
+	s->b.err[0] = '\0';
 	/* the stream header describes this device */
 	memset(&h, 0, sizeof(h));
 	h.format_version = DEVSTATE_STREAM_FORMAT;
@@ -327,19 +226,19 @@ DEVSTATE_EXPORT int devstate_save_setup(struct devstate_save *s)
 		save_err(s, "%s: device_config.size %llu exceeds the DEVICE_CONFIG region (%llu bytes)",
 			 step, (unsigned long long)s->config_size,
 			 (unsigned long long)dev->regions.size[DEVSTATE_REGION_CONFIG]);
-		return save_fail(s, -EIO, SAVE_FAILED);
+		return save_fail(s, -EIO);
 	}
 	if (h.region_len[DEVSTATE_REGION_MEMORY] > DEVSTATE_REGION_MAX) {
 		save_err(s, "%s: the DEVICE_MEMORY region (%llu bytes) exceeds the stream's chunk limit (%llu bytes)",
 			 step, (unsigned long long)h.region_len[DEVSTATE_REGION_MEMORY],
 			 (unsigned long long)DEVSTATE_REGION_MAX);
-		return save_fail(s, -E2BIG, SAVE_FAILED);
+		return save_fail(s, -E2BIG);
 	}
 	h.config_size = s->config_size;
 	snprintf(h.ident, sizeof(h.ident), "%s v%u", dev->ops->name,
 		 dev->version);
 	h.ident_len = (uint32_t)strlen(h.ident);
-	rc = devstate_enc_header(s->enc, &h);
+	rc = devstate_enc_header(s->b.enc, &h);
 	if (rc < 0)
 		return save_enc_fail(s, rc, step);
 
@@ -355,7 +254,7 @@ DEVSTATE_EXPORT int devstate_save_setup(struct devstate_save *s)
 	rc = devstate_dev_set_state(dev, step, DEVSTATE_STATE_RUNNING_LOGGING);
 	if (rc < 0)
 		return save_dev_fail(s, rc);
-	s->phase = SAVE_ACTIVE;
+	s->b.phase = SAVE_ACTIVE;
 	return 0;
 }
 
@@ -438,15 +337,16 @@ DEVSTATE_EXPORT int devstate_save_log_sync(struct devstate_save *s,
 			 step, (unsigned long long)page_nr);
 		return -ENOMEM;
 	}
-	rc = devstate_dev_dirty_bitmap(s->dev, step, start_addr, page_nr, tmp,
+	rc = devstate_dev_dirty_bitmap(s->b.dev, step, start_addr, page_nr, tmp,
 				       &dirty);
 	if (rc < 0) {
 		free(tmp);
 		/* a lost dirty bitmap would lose guest writes: fail */
 		return save_dev_fail(s, rc);
 	}
-	if (s->opts.record_bitmaps && s->phase != SAVE_COMPLETED && dirty) {
-		rc = devstate_enc_bitmap(s->enc, start_addr / DEVSTATE_PAGE_SIZE,
+	if (s->opts.record_bitmaps && s->b.phase != SAVE_COMPLETED && dirty) {
+		rc = devstate_enc_bitmap(s->b.enc,
+					 start_addr / DEVSTATE_PAGE_SIZE,
 					 page_nr, tmp);
 		if (rc < 0) {
 			free(tmp);
@@ -454,33 +354,25 @@ DEVSTATE_EXPORT int devstate_save_log_sync(struct devstate_save *s,
 		}
 	}
 	devstate_bitmap_or(bitmap, 0, tmp, page_nr);
-	s->stats.dirty_pages += dirty;
+	s->b.stats.dirty_pages += dirty;
 	free(tmp);
 	return 0;
 }
 
 DEVSTATE_EXPORT int devstate_save_stop(struct devstate_save *s)
 {
-	const char *step = "stop";
-	int rc;
-
 	if (!s)
 		return -EINVAL;
 	if (s->m2)
 		return devstate_m2_save_stop(s->m2);
-	rc = save_order(s, step, P(SAVE_ACTIVE));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_set_state(s->dev, step, DEVSTATE_STATE_STOP_LOGGING);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->phase = SAVE_STOPPED;
-	return 0;
+	return devstate_save_base_step(&s->b, "stop", P(SAVE_ACTIVE),
+				       DEVSTATE_STATE_STOP_LOGGING,
+				       SAVE_STOPPED);
 }
 
 static int save_config(struct devstate_save *s, const char *step)
 {
-	struct devstate_device *dev = s->dev;
+	struct devstate_device *dev = s->b.dev;
 	const void *data;
 	uint64_t size;
 	int rc;
@@ -496,7 +388,7 @@ static int save_config(struct devstate_save *s, const char *step)
 		save_err(s, "%s: device_config.size changed from %llu (recorded at setup) to %llu",
 			 step, (unsigned long long)s->config_size,
 			 (unsigned long long)size);
-		return save_fail(s, -EIO, SAVE_FAILED);
+		return save_fail(s, -EIO);
 	}
 	rc = devstate_dev_write_field(dev, step, DEVSTATE_FIELD_CONFIG_ACTION,
 				      DEVSTATE_ACTION_GET_BUFFER);
@@ -507,7 +399,7 @@ static int save_config(struct devstate_save *s, const char *step)
 		s->config = malloc((size_t)size);
 		if (!s->config) {
 			save_err(s, "%s: out of memory", step);
-			return save_fail(s, -ENOMEM, SAVE_FAILED);
+			return save_fail(s, -ENOMEM);
 		}
 		rc = devstate_dev_data_read(dev, step, DEVSTATE_REGION_CONFIG, 0,
 					    s->config, (size_t)size);
@@ -515,11 +407,11 @@ static int save_config(struct devstate_save *s, const char *step)
 			return save_dev_fail(s, rc);
 		data = s->config;
 	}
-	rc = devstate_enc_config(s->enc, data, (size_t)size);
+	rc = devstate_enc_config(s->b.enc, data, (size_t)size);
 	if (rc < 0)
 		return save_enc_fail(s, rc, step);
-	s->stats.config_bytes += size;
-	s->stats.stop_copy_bytes += size;
+	s->b.stats.config_bytes += size;
+	s->b.stats.stop_copy_bytes += size;
 	return 0;
 }
 
@@ -535,12 +427,12 @@ DEVSTATE_EXPORT int devstate_save_complete(struct devstate_save *s)
 	rc = save_order(s, step, P(SAVE_ACTIVE) | P(SAVE_STOPPED));
 	if (rc < 0)
 		return rc;
-	if (s->phase == SAVE_ACTIVE) {
-		rc = devstate_dev_set_state(s->dev, step,
-					    DEVSTATE_STATE_STOP_LOGGING);
+	if (s->b.phase == SAVE_ACTIVE) {
+		rc = devstate_save_base_step(&s->b, step, P(SAVE_ACTIVE),
+					     DEVSTATE_STATE_STOP_LOGGING,
+					     SAVE_STOPPED);
 		if (rc < 0)
-			return save_dev_fail(s, rc);
-		s->phase = SAVE_STOPPED;
+			return rc;
 	}
 	if (save_memory_caps(s)) {
 		/* drain a batch frozen during pre-copy, then the final one */
@@ -557,31 +449,22 @@ DEVSTATE_EXPORT int devstate_save_complete(struct devstate_save *s)
 	rc = save_config(s, step);
 	if (rc < 0)
 		return rc;
-	rc = devstate_enc_end(s->enc);
+	rc = devstate_enc_end(s->b.enc);
 	if (rc < 0)
 		return save_enc_fail(s, rc, step);
-	s->stats.sections = devstate_enc_sections(s->enc);
-	s->phase = SAVE_COMPLETED;
+	s->b.stats.sections = devstate_enc_sections(s->b.enc);
+	s->b.phase = SAVE_COMPLETED;
 	return 0;
 }
 
 DEVSTATE_EXPORT int devstate_save_cleanup(struct devstate_save *s)
 {
-	const char *step = "cleanup";
-	int rc;
-
 	if (!s)
 		return -EINVAL;
 	if (s->m2)
 		return devstate_m2_save_cleanup(s->m2);
-	rc = save_order(s, step, P(SAVE_COMPLETED));
-	if (rc < 0)
-		return rc;
-	rc = devstate_dev_set_state(s->dev, step, DEVSTATE_STATE_STOP);
-	if (rc < 0)
-		return save_dev_fail(s, rc);
-	s->phase = SAVE_CLEANED;
-	return 0;
+	return devstate_save_base_step(&s->b, "cleanup", P(SAVE_COMPLETED),
+				       DEVSTATE_STATE_STOP, SAVE_CLEANED);
 }
 
 DEVSTATE_EXPORT int devstate_save_cancel(struct devstate_save *s)
@@ -593,10 +476,10 @@ DEVSTATE_EXPORT int devstate_save_cancel(struct devstate_save *s)
 		return -EINVAL;
 	if (s->m2)
 		return devstate_m2_save_cancel(s->m2);
-	dev = s->dev;
+	dev = s->b.dev;
 	s->frozen = 0;
 	if (dev->state == DEVSTATE_STATE_RUNNING) {
-		s->phase = SAVE_CANCELLED;
+		s->b.phase = SAVE_CANCELLED;
 		return 0;
 	}
 	rc = devstate_dev_set_state(dev, "cancel", DEVSTATE_STATE_RUNNING);
@@ -604,7 +487,7 @@ DEVSTATE_EXPORT int devstate_save_cancel(struct devstate_save *s)
 		save_err(s, "%s", dev->err);
 		return rc;
 	}
-	s->phase = SAVE_CANCELLED;
+	s->b.phase = SAVE_CANCELLED;
 	return 0;
 }
 
@@ -612,7 +495,7 @@ DEVSTATE_EXPORT const char *devstate_save_error(const struct devstate_save *s)
 {
 	if (s && s->m2)
 		return devstate_m2_save_error(s->m2);
-	return s ? s->err : "no session";
+	return s ? s->b.err : "no session";
 }
 
 DEVSTATE_EXPORT void devstate_save_get_stats(const struct devstate_save *s,
@@ -622,10 +505,8 @@ DEVSTATE_EXPORT void devstate_save_get_stats(const struct devstate_save *s,
 		devstate_m2_save_get_stats(s->m2, st);
 		return;
 	}
-	if (s && st) {
-		*st = s->stats;
-		st->sections = devstate_enc_sections(s->enc);
-	}
+	if (s && st)
+		devstate_save_base_stats(&s->b, st);
 }
 
 DEVSTATE_EXPORT void devstate_save_free(struct devstate_save *s)
@@ -639,10 +520,10 @@ DEVSTATE_EXPORT void devstate_save_free(struct devstate_save *s)
 	}
 	/* a session abandoned half-way must not leave the source stopped
 	 * or logging */
-	if (s->phase == SAVE_ACTIVE || s->phase == SAVE_STOPPED ||
-	    s->phase == SAVE_COMPLETED)
+	if (s->b.phase == SAVE_ACTIVE || s->b.phase == SAVE_STOPPED ||
+	    s->b.phase == SAVE_COMPLETED)
 		devstate_save_cancel(s);
-	devstate_enc_free(s->enc);
+	devstate_enc_free(s->b.enc);
 	free(s->chunk);
 	free(s->config);
 	free(s);
@@ -651,26 +532,11 @@ DEVSTATE_EXPORT void devstate_save_free(struct devstate_save *s)
 /* ================================================================== */
 /* Load.                                                               */
 
-enum load_phase {
-	LOAD_NEW = 0,
-	LOAD_BEGUN,	/* STOP, waiting for the header */
-	LOAD_STREAM,	/* header accepted, applying sections */
-	LOAD_ENDED,	/* END seen */
-	LOAD_FINISHED,	/* RUNNING */
-	LOAD_FAILED	/* STOPPED, with a reason */
-};
-
-static const char *const load_phase_names[] = {
-	[LOAD_NEW] = "new", [LOAD_BEGUN] = "waiting for the stream header",
-	[LOAD_STREAM] = "loading", [LOAD_ENDED] = "at the end of the stream",
-	[LOAD_FINISHED] = "finished", [LOAD_FAILED] = "failed",
-};
-
 struct devstate_load {
 	struct devstate_m2_load *m2;	/* protocol family 2: all of it */
 	struct devstate_device *dev;
 	struct devstate_dec *dec;
-	enum load_phase phase;
+	enum devstate_load_phase phase;
 
 	/* the batch being loaded, re-cut to this device's chunk length */
 	int in_batch;
@@ -697,30 +563,14 @@ struct devstate_load {
 	char err[DEVSTATE_ERR_MAX];
 };
 
-static void load_err(struct devstate_load *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void load_err(struct devstate_load *l, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(l->err, sizeof(l->err), fmt, ap);
-	va_end(ap);
-}
-
 /* The device stays STOPPED; say so. */
 static int load_fail(struct devstate_load *l, int rc)
 {
-	size_t n;
-
-	if (!l->err[0])
-		load_err(l, "%s", l->dev->err[0] ? l->dev->err : strerror(-rc));
-	n = strlen(l->err);
+	devstate_sess_first_err(l->err, sizeof(l->err), l->dev, rc);
 	if (l->dev->state != DEVSTATE_STATE_RUNNING)
-		snprintf(l->err + n, sizeof(l->err) - n,
-			 " (device left in state %s)",
-			 devstate_state_name(l->dev->state));
+		devstate_sess_append(l->err, sizeof(l->err),
+				     " (device left in state %s)",
+				     devstate_state_name(l->dev->state));
 	l->phase = LOAD_FAILED;
 	return rc;
 }
@@ -787,11 +637,10 @@ DEVSTATE_EXPORT int devstate_load_begin(struct devstate_load *l)
 		return -EINVAL;
 	if (l->m2)
 		return devstate_m2_load_begin(l->m2);
-	if (l->phase != LOAD_NEW) {
-		load_err(l, "begin: not allowed now: the load is %s",
-			 load_phase_names[l->phase]);
-		return -EPROTO;
-	}
+	rc = devstate_load_order(l->err, sizeof(l->err), "begin", l->phase,
+				 P(LOAD_NEW));
+	if (rc < 0)
+		return rc;
 	rc = devstate_dev_set_state(l->dev, "begin", DEVSTATE_STATE_STOP);
 	if (rc < 0)
 		return load_dev_fail(l, rc);
@@ -1120,12 +969,11 @@ DEVSTATE_EXPORT int devstate_load_feed(struct devstate_load *l,
 		return -EINVAL;
 	if (l->m2)
 		return devstate_m2_load_feed(l->m2, buf, len);
-	if (l->phase != LOAD_BEGUN && l->phase != LOAD_STREAM &&
-	    l->phase != LOAD_ENDED) {
-		load_err(l, "feed: not allowed now: the load is %s",
-			 load_phase_names[l->phase]);
-		return l->phase == LOAD_FAILED ? -EIO : -EPROTO;
-	}
+	rc = devstate_load_order(l->err, sizeof(l->err), "feed", l->phase,
+				 P(LOAD_BEGUN) | P(LOAD_STREAM) |
+				 P(LOAD_ENDED));
+	if (rc < 0)
+		return l->phase == LOAD_FAILED ? -EIO : rc;
 	while (len) {
 		const struct devstate_section *sec;
 		size_t used = 0;
@@ -1194,17 +1042,12 @@ DEVSTATE_EXPORT int devstate_load_finish(struct devstate_load *l)
 		return -EINVAL;
 	if (l->m2)
 		return devstate_m2_load_finish(l->m2);
-	if (l->phase == LOAD_FAILED)
-		return -EIO;
-	if (l->phase != LOAD_ENDED) {
-		if (l->phase == LOAD_BEGUN || l->phase == LOAD_STREAM)
-			load_err(l, "finish: the stream is incomplete (truncated after %llu bytes: no END section)",
-				 (unsigned long long)l->stats.stream_bytes);
-		else
-			load_err(l, "finish: not allowed now: the load is %s",
-				 load_phase_names[l->phase]);
-		return load_fail(l, -EPROTO);
-	}
+	rc = devstate_load_finish_order(l->err, sizeof(l->err), l->phase,
+					l->stats.stream_bytes);
+	if (rc == -EIO)
+		return rc;
+	if (rc < 0)
+		return load_fail(l, rc);
 	if (l->in_batch) {
 		load_err(l, "finish: the last memory batch is incomplete");
 		return load_fail(l, -EPROTO);

@@ -21,6 +21,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "libdevstate/le.h"
 #include "libdevstate/mig2.h"
 #include "libdevstate/stream.h"
 
@@ -63,45 +64,6 @@
 #ifndef SINK_PIECE
 #define SINK_PIECE	(256u << 10)
 #endif
-
-/* ---------------------------------------------------------------- */
-/* Little-endian helpers. */
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 static unsigned long long ull(uint64_t v)
 {

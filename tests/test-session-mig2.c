@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,42 +19,9 @@
 #include "transports/fake.h"
 #include "tests/testutil.h"
 
-struct sink {
-	uint8_t *buf;
-	size_t len, cap;
-};
-
-static int sink_write(void *opaque, const void *buf, size_t len)
-{
-	struct sink *s = opaque;
-
-	if (s->len + len > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-
-		while (cap < s->len + len)
-			cap *= 2;
-		s->buf = realloc(s->buf, cap);
-		ck_assert_ptr_nonnull(s->buf);
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, buf, len);
-	s->len += len;
-	return 0;
-}
-
-static struct devstate_device *open_dev(const char *uri)
-{
-	struct devstate_device *dev = NULL;
-	char err[256] = "";
-	int rc = devstate_device_open(&dev, uri, 0, err, sizeof(err));
-
-	ck_assert_msg(rc == 0, "open %s: %d %s", uri, rc, err);
-	return dev;
-}
-
 /* A save as a VMM runs it: setup, passes of pending/iterate with the
  * device writing pages between them, stop, complete, cleanup. */
-static int run_save(struct devstate_device *dev, struct sink *sk,
+static int run_save(struct devstate_device *dev, struct tu_sink *sk,
 		    unsigned passes, unsigned pages, char *err, size_t errlen,
 		    struct devstate_save_stats *stats)
 {
@@ -63,7 +31,7 @@ static int run_save(struct devstate_device *dev, struct sink *sk,
 	unsigned i;
 	int rc;
 
-	rc = devstate_save_new(&s, dev, NULL, sink_write, sk);
+	rc = devstate_save_new(&s, dev, NULL, tu_sink_write, sk);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s", devstate_device_error(dev));
 		return rc;
@@ -89,32 +57,6 @@ static int run_save(struct devstate_device *dev, struct sink *sk,
 	if (stats)
 		devstate_save_get_stats(s, stats);
 	devstate_save_free(s);
-	return rc;
-}
-
-static int run_load(struct devstate_device *dev, const uint8_t *buf,
-		    size_t len, size_t piece, char *err, size_t errlen)
-{
-	struct devstate_load *l = NULL;
-	size_t off;
-	int rc;
-
-	rc = devstate_load_new(&l, dev);
-	if (rc < 0) {
-		snprintf(err, errlen, "%s", devstate_device_error(dev));
-		return rc;
-	}
-	rc = devstate_load_begin(l);
-	for (off = 0; rc == 0 && off < len; off += piece) {
-		size_t n = len - off < piece ? len - off : piece;
-
-		rc = devstate_load_feed(l, buf + off, n);
-	}
-	if (rc == 0)
-		rc = devstate_load_finish(l);
-	if (rc < 0)
-		snprintf(err, errlen, "%s", devstate_load_error(l));
-	devstate_load_free(l);
 	return rc;
 }
 
@@ -144,7 +86,7 @@ START_TEST(test_device_calls)
 	const char *reason;
 	uint64_t bm[1] = { 0 }, size;
 
-	dev = open_dev("fake:mig2=all,memory=64K");
+	dev = tu_open_dev("fake:mig2=all,memory=64K");
 	ck_assert_uint_eq(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_MIG2);
 	ck_assert_uint_eq(devstate_device_state(dev), DEVSTATE_STATE_NONE);
 	ck_assert_uint_eq(devstate_device_mig2_state(dev), DEVSTATE_MIG2_RUNNING);
@@ -199,7 +141,7 @@ START_TEST(test_device_calls)
 	devstate_device_free(dev);
 
 	/* a region-protocol device is not a v2 one */
-	dev = open_dev("fake:memory=64K");
+	dev = tu_open_dev("fake:memory=64K");
 	ck_assert_uint_eq(devstate_device_protocol(dev), DEVSTATE_PROTOCOL_REGIONS);
 	ck_assert_int_eq(devstate_device_mig2_info(dev, &info), -EOPNOTSUPP);
 	ck_assert_int_eq(devstate_device_mig2_set_state(dev, 1), -EOPNOTSUPP);
@@ -228,6 +170,54 @@ static const char *const flag_sets[] = {
 	"stop-copy", "stop-copy+p2p", "stop-copy+pre-copy", "all"
 };
 
+/* One errno vocabulary, in each family's terms (devstate_dev_fail): a v2
+ * device's EBADF is its data session and the sentence names no region
+ * state; a region-protocol device's EBUSY is its state table. */
+static const char *fail_next(struct devstate_device *dev, int err,
+			     uint32_t mig2_to, uint32_t to)
+{
+	struct devstate_fake *f = devstate_fake_of(dev);
+
+	devstate_fake_fail_at(f, devstate_fake_op_count(f) + 1, err);
+	if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
+		ck_assert_int_eq(devstate_device_mig2_set_state(dev, mig2_to),
+				 -err);
+	else
+		ck_assert_int_eq(devstate_device_set_state(dev, to), -err);
+	return devstate_device_error(dev);
+}
+
+START_TEST(test_device_error_words)
+{
+	struct devstate_device *dev;
+	char want[128];
+	const char *e;
+
+	dev = tu_open_dev("fake:mig2=all,memory=64K");
+	e = fail_next(dev, EBADF, DEVSTATE_MIG2_STOP, 0);
+	ck_assert_msg(strstr(e, ": there is no data session") != NULL, "%s", e);
+	ck_assert_msg(strstr(e, " in state ") == NULL, "%s", e);
+	e = fail_next(dev, EINVAL, DEVSTATE_MIG2_STOP, 0);
+	ck_assert_msg(strstr(e, ": the device refused the request as malformed or out of protocol") != NULL,
+		      "%s", e);
+	e = fail_next(dev, EBUSY, DEVSTATE_MIG2_STOP, 0);
+	snprintf(want, sizeof(want), ": %s", strerror(EBUSY));
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	devstate_device_free(dev);
+
+	dev = tu_open_dev("fake:memory=64K");
+	e = fail_next(dev, EBUSY, 0, DEVSTATE_STATE_STOP);
+	ck_assert_msg(strstr(e, ": the device does not allow it in its current state (fake: ") != NULL,
+		      "%s", e);
+	ck_assert_msg(strstr(e, ") in state running") != NULL, "%s", e);
+	e = fail_next(dev, EBADF, 0, DEVSTATE_STATE_STOP);
+	snprintf(want, sizeof(want), ": %s (fake: ", strerror(EBADF));
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	ck_assert_msg(strstr(e, ") in state running") != NULL, "%s", e);
+	devstate_device_free(dev);
+}
+END_TEST
+
 /* Every flag set to every flag set: the data is the driver's, so a source
  * with PRE_COPY feeds a destination without it. */
 START_TEST(test_round_trip)
@@ -237,17 +227,17 @@ START_TEST(test_round_trip)
 	struct devstate_save_stats ss;
 	struct devstate_load_stats ls;
 	struct devstate_load *l;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char uri[128], err[512];
 	int precopy = strstr(src_flags, "pre") || !strcmp(src_flags, "all");
 	int rc;
 
 	snprintf(uri, sizeof(uri), "fake:mig2=%s,memory=256K,config=3000,seed=%d,workload=4",
 		 src_flags, _i + 1);
-	src = open_dev(uri);
+	src = tu_open_dev(uri);
 	snprintf(uri, sizeof(uri), "fake:mig2=%s,memory=256K,config=3000,zero=yes",
 		 dst_flags);
-	dst = open_dev(uri);
+	dst = tu_open_dev(uri);
 	ck_assert_uint_ne(digest(src), digest(dst));
 	rc = run_save(src, &sk, 4, 6, err, sizeof(err), &ss);
 	ck_assert_msg(rc == 0, "save %s: %s", src_flags, err);
@@ -266,7 +256,7 @@ START_TEST(test_round_trip)
 				  256 * 1024 + 3000 + 24 * (4 + 1 + 1));
 	}
 	ck_assert_uint_eq(ss.stream_bytes, sk.len);
-	rc = run_load(dst, sk.buf, sk.len, 1000, err, sizeof(err));
+	rc = tu_run_load(dst, sk.buf, sk.len, 1000, 0, err, sizeof(err));
 	ck_assert_msg(rc == 0, "load %s -> %s: %s", src_flags, dst_flags, err);
 	ck_assert_uint_eq(digest(src), digest(dst));
 	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(dst)),
@@ -288,12 +278,13 @@ END_TEST
 /* log_sync is refused without harming the session. */
 START_TEST(test_log_sync_refused)
 {
-	struct devstate_device *src = open_dev("fake:mig2=all,memory=64K");
+	struct devstate_device *src = tu_open_dev("fake:mig2=all,memory=64K");
 	struct devstate_save *s = NULL;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	uint64_t bm[1] = { 0 };
 
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_log_sync(s, 0, 64, bm), -EOPNOTSUPP);
 	ck_assert_ptr_nonnull(strstr(devstate_save_error(s),
@@ -318,11 +309,11 @@ START_TEST(test_cancel)
 	unsigned phase;
 
 	for (phase = 0; phase < 4; phase++) {
-		struct devstate_device *src = open_dev("fake:mig2=all,memory=64K");
+		struct devstate_device *src = tu_open_dev("fake:mig2=all,memory=64K");
 		struct devstate_save *s = NULL;
-		struct sink sk = { 0 };
+		struct tu_sink sk = { 0 };
 
-		ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write,
+		ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write,
 						   &sk), 0);
 		ck_assert_int_eq(devstate_save_setup(s), 0);
 		if (phase >= 1)
@@ -355,12 +346,12 @@ START_TEST(test_save_fault_sweep)
 				   "fake:mig2=stop-copy+p2p,memory=64K,config=100";
 	int to_error = _i >= 2;
 	struct devstate_device *src;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint64_t n, total, failed = 0;
 	int rc;
 
-	src = open_dev(uri);
+	src = tu_open_dev(uri);
 	n = devstate_fake_op_count(devstate_fake_of(src));
 	ck_assert_int_eq(run_save(src, &sk, 3, 2, err, sizeof(err), NULL), 0);
 	total = devstate_fake_op_count(devstate_fake_of(src));
@@ -368,7 +359,7 @@ START_TEST(test_save_fault_sweep)
 	ck_assert_uint_gt(total, n + 5);
 	for (n = n + 1; n <= total; n++) {
 		sk.len = 0;
-		src = open_dev(uri);
+		src = tu_open_dev(uri);
 		devstate_fake_mig2_fail_to_error(devstate_fake_of(src), to_error);
 		devstate_fake_fail_at(devstate_fake_of(src), n, EIO);
 		rc = run_save(src, &sk, 3, 2, err, sizeof(err), NULL);
@@ -401,28 +392,30 @@ START_TEST(test_load_fault_sweep)
 				   "fake:mig2=stop-copy,memory=64K,config=100,zero=yes";
 	int to_error = _i;
 	struct devstate_device *src, *dst;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint64_t n, first, total;
 	uint32_t before, want, now;
 	int rc;
 
-	src = open_dev("fake:mig2=all,memory=64K,config=100,workload=2");
+	src = tu_open_dev("fake:mig2=all,memory=64K,config=100,workload=2");
 	ck_assert_int_eq(run_save(src, &sk, 3, 2, err, sizeof(err), NULL), 0);
 	want = digest(src);
 	devstate_device_free(src);
-	dst = open_dev(dst_uri);
+	dst = tu_open_dev(dst_uri);
 	first = devstate_fake_op_count(devstate_fake_of(dst)) + 1;
-	ck_assert_int_eq(run_load(dst, sk.buf, sk.len, 4096, err, sizeof(err)),
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len, 4096, 0, err,
+				     sizeof(err)),
 			 0);
 	total = devstate_fake_op_count(devstate_fake_of(dst));
 	devstate_device_free(dst);
 	for (n = first; n <= total; n++) {
-		dst = open_dev(dst_uri);
+		dst = tu_open_dev(dst_uri);
 		before = digest(dst);
 		devstate_fake_mig2_fail_to_error(devstate_fake_of(dst), to_error);
 		devstate_fake_fail_at(devstate_fake_of(dst), n, EIO);
-		rc = run_load(dst, sk.buf, sk.len, 4096, err, sizeof(err));
+		rc = tu_run_load(dst, sk.buf, sk.len, 4096, 0, err,
+				 sizeof(err));
 		ck_assert_msg(rc < 0, "op %llu: the load succeeded",
 			      (unsigned long long)n);
 		ck_assert_msg(strstr(err, "injected failure"), "op %llu: %s",
@@ -452,16 +445,16 @@ END_TEST
 START_TEST(test_device_refuses_data)
 {
 	struct devstate_device *src, *dst;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint32_t before;
 
-	src = open_dev("fake:mig2=stop-copy,memory=64K,config=100");
-	dst = open_dev("fake:mig2=stop-copy,memory=128K,config=100,zero=yes");
+	src = tu_open_dev("fake:mig2=stop-copy,memory=64K,config=100");
+	dst = tu_open_dev("fake:mig2=stop-copy,memory=128K,config=100,zero=yes");
 	ck_assert_int_eq(run_save(src, &sk, 0, 0, err, sizeof(err), NULL), 0);
 	before = digest(dst);
 	/* another state size: the destination driver refuses the data */
-	ck_assert_int_eq(run_load(dst, sk.buf, sk.len, 100000, err,
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len, 100000, 0, err,
 				  sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "finish: moving the device from resuming to stop"));
 	ck_assert_ptr_nonnull(strstr(err, "fake mig2: refused the data: an END record for another state size"));
@@ -470,7 +463,7 @@ START_TEST(test_device_refuses_data)
 			  DEVSTATE_MIG2_STOP);
 	ck_assert_uint_eq(digest(dst), before);
 	/* a truncated stream: no END, the device goes to STOP untouched */
-	ck_assert_int_eq(run_load(dst, sk.buf, sk.len - 1, 100000, err,
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len - 1, 100000, 0, err,
 				  sizeof(err)), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "no END section"));
 	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(dst)),
@@ -482,26 +475,123 @@ START_TEST(test_device_refuses_data)
 }
 END_TEST
 
+/* The session sentences and returns both families share (session-common):
+ * order checks, the option check, a failed stream write with the device
+ * put back to RUNNING from any phase, the load's phase checks. */
+static bool dev_running(struct devstate_device *dev)
+{
+	if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
+		return devstate_device_mig2_state(dev) == DEVSTATE_MIG2_RUNNING;
+	return devstate_device_state(dev) == DEVSTATE_STATE_RUNNING;
+}
+
+START_TEST(test_common_sentences)
+{
+	static const char *const uris[] = {
+		"fake:memory=64K,config=1K,seed=2",
+		"fake:mig2=all,memory=64K,seed=2",
+	};
+	struct devstate_save_opts opts = { .codec = 99 };
+	struct devstate_device *dev = tu_open_dev(uris[_i]);
+	struct tu_sink sk = { 0 };
+	struct devstate_save *s = NULL;
+	struct devstate_load *l = NULL;
+	const char *e;
+	uint64_t pending;
+	size_t whole;
+	char err[256];
+
+	ck_assert_int_eq(devstate_save_new(&s, dev, &opts, tu_sink_write, &sk),
+			 -EINVAL);
+	ck_assert_str_eq(devstate_device_error(dev), "save: unknown codec 99");
+	ck_assert_int_eq(devstate_save_new(&s, dev, NULL, tu_sink_write, &sk),
+			 0);
+	ck_assert_int_eq(devstate_save_stop(s), -EPROTO);
+	ck_assert_str_eq(devstate_save_error(s),
+			 "stop: not allowed now: the session is new");
+	devstate_save_free(s);
+
+	/* a whole save, then the same one failing on its last write (the
+	 * END section, in stop-copy): the source is RUNNING again */
+	ck_assert_int_eq(run_save(dev, &sk, 1, 0, err, sizeof(err), NULL), 0);
+	whole = sk.len;
+	ck_assert_int_eq(devstate_device_mig2_set_state(dev,
+			 DEVSTATE_MIG2_RUNNING), devstate_device_protocol(dev) ==
+			 DEVSTATE_PROTOCOL_MIG2 ? 0 : -EOPNOTSUPP);
+	if (devstate_device_protocol(dev) != DEVSTATE_PROTOCOL_MIG2)
+		ck_assert_int_eq(devstate_device_set_state(dev,
+				 DEVSTATE_STATE_RUNNING), 0);
+	sk.len = 0;
+	sk.fail_after = whole - 1;
+	ck_assert_int_eq(devstate_save_new(&s, dev, NULL, tu_sink_write, &sk),
+			 0);
+	ck_assert_int_eq(devstate_save_setup(s), 0);
+	ck_assert_int_eq(devstate_save_pending(s, &pending), 0);
+	ck_assert_int_eq(devstate_save_iterate(s), 0);
+	ck_assert_int_eq(devstate_save_stop(s), 0);
+	ck_assert(!dev_running(dev));
+	ck_assert_int_eq(devstate_save_complete(s), -ENOSPC);
+	e = devstate_save_error(s);
+	ck_assert_msg(!strncmp(e, "complete: writing the stream: write of ",
+			       39), "%s", e);
+	ck_assert_msg(strstr(e, "No space left on device") != NULL, "%s", e);
+	ck_assert(dev_running(dev));
+	ck_assert_int_eq(devstate_save_iterate(s), -EPROTO);
+	ck_assert_str_eq(devstate_save_error(s),
+			 "iterate: not allowed now: the session is failed");
+	devstate_save_free(s);
+	ck_assert(dev_running(dev));
+
+	/* the load's phase checks */
+	ck_assert_int_eq(devstate_load_new(&l, dev), 0);
+	ck_assert_int_eq(devstate_load_feed(l, sk.buf, 1), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "feed: not allowed now: the load is new");
+	ck_assert_int_eq(devstate_load_begin(l), 0);
+	ck_assert_int_eq(devstate_load_begin(l), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "begin: not allowed now: the load is waiting for the stream header");
+	ck_assert_int_eq(devstate_load_feed(l, sk.buf, 10), 0);
+	ck_assert_int_eq(devstate_load_finish(l), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "finish: the stream is incomplete (truncated after 10 bytes: no END section) (device left in state stop)");
+	ck_assert_int_eq(devstate_load_finish(l), -EIO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "finish: the stream is incomplete (truncated after 10 bytes: no END section) (device left in state stop)");
+	ck_assert_int_eq(devstate_load_feed(l, sk.buf, 1), -EIO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "feed: not allowed now: the load is failed");
+	ck_assert_int_eq(devstate_load_begin(l), -EPROTO);
+	ck_assert_str_eq(devstate_load_error(l),
+			 "begin: not allowed now: the load is failed");
+	devstate_load_free(l);
+	free(sk.buf);
+	devstate_device_free(dev);
+}
+END_TEST
+
 /* A stream of one family is refused by a device of the other before
  * anything is written, both ways. */
 START_TEST(test_cross_family)
 {
 	struct devstate_device *v1, *v2;
 	struct devstate_fake_mig2_stats st;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	uint32_t before;
 	struct devstate_save *s = NULL;
 
 	/* region stream into a v2 device */
-	v1 = open_dev("fake:memory=64K,config=100");
-	ck_assert_int_eq(devstate_save_new(&s, v1, NULL, sink_write, &sk), 0);
+	v1 = tu_open_dev("fake:memory=64K,config=100");
+	ck_assert_int_eq(devstate_save_new(&s, v1, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_complete(s), 0);
 	devstate_save_free(s);
-	v2 = open_dev("fake:mig2=all,memory=64K,config=100,zero=yes");
+	v2 = tu_open_dev("fake:mig2=all,memory=64K,config=100,zero=yes");
 	before = digest(v2);
-	ck_assert_int_eq(run_load(v2, sk.buf, sk.len, 7, err, sizeof(err)),
+	ck_assert_int_eq(tu_run_load(v2, sk.buf, sk.len, 7, 0, err,
+				     sizeof(err)),
 			 -EINVAL);
 	ck_assert_str_eq(err, "stream header: the stream was saved from a device speaking the proposal's region protocol; this device speaks the kernel's migration uAPI v2 (device left in state stop)");
 	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(v2)),
@@ -515,11 +605,12 @@ START_TEST(test_cross_family)
 
 	/* v2 stream into a region device */
 	sk.len = 0;
-	v2 = open_dev("fake:mig2=all,memory=64K,config=100");
+	v2 = tu_open_dev("fake:mig2=all,memory=64K,config=100");
 	ck_assert_int_eq(run_save(v2, &sk, 1, 0, err, sizeof(err), NULL), 0);
-	v1 = open_dev("fake:memory=64K,config=100,zero=yes");
+	v1 = tu_open_dev("fake:memory=64K,config=100,zero=yes");
 	before = digest(v1);
-	ck_assert_int_eq(run_load(v1, sk.buf, sk.len, 7, err, sizeof(err)),
+	ck_assert_int_eq(tu_run_load(v1, sk.buf, sk.len, 7, 0, err,
+				     sizeof(err)),
 			 -EINVAL);
 	ck_assert_str_eq(err, "stream header: the stream was saved from a device speaking the kernel's migration uAPI v2; this device speaks the proposal's region protocol (device left in state stop)");
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(v1)),
@@ -538,6 +629,7 @@ static Suite *session_mig2_suite(void)
 	TCase *tc = tcase_create("mig2");
 
 	tcase_add_test(tc, test_device_calls);
+	tcase_add_test(tc, test_device_error_words);
 	tcase_add_loop_test(tc, test_round_trip, 0, 16);
 	tcase_add_test(tc, test_log_sync_refused);
 	tcase_add_test(tc, test_cancel);
@@ -545,6 +637,7 @@ static Suite *session_mig2_suite(void)
 	tcase_add_loop_test(tc, test_load_fault_sweep, 0, 2);
 	tcase_add_test(tc, test_device_refuses_data);
 	tcase_add_test(tc, test_cross_family);
+	tcase_add_loop_test(tc, test_common_sentences, 0, 2);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

@@ -21,42 +21,6 @@
 /* ------------------------------------------------------------------ */
 /* helpers */
 
-struct sink {
-	uint8_t *buf;
-	size_t len, cap;
-	size_t fail_after;	/* 0: never; else fail once len would pass it */
-};
-
-static int sink_write(void *opaque, const void *buf, size_t len)
-{
-	struct sink *s = opaque;
-
-	if (s->fail_after && s->len + len > s->fail_after)
-		return -ENOSPC;
-	if (s->len + len > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-
-		while (cap < s->len + len)
-			cap *= 2;
-		s->buf = realloc(s->buf, cap);
-		ck_assert_ptr_nonnull(s->buf);
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, buf, len);
-	s->len += len;
-	return 0;
-}
-
-static struct devstate_device *open_dev(const char *uri)
-{
-	struct devstate_device *dev = NULL;
-	char err[256] = "";
-	int rc = devstate_device_open(&dev, uri, 0, err, sizeof(err));
-
-	ck_assert_msg(rc == 0, "open %s: %d %s", uri, rc, err);
-	return dev;
-}
-
 struct save_plan {
 	unsigned passes;	/* pre-copy iterations */
 	uint64_t ram_pages;	/* log-sync range from address 0 */
@@ -104,41 +68,6 @@ static int run_save(struct devstate_device *dev,
 	if (rc < 0)
 		snprintf(err, errlen, "%s", devstate_save_error(s));
 	devstate_save_free(s);
-	return rc;
-}
-
-/* Feed a stream to a load session in pieces of random size. */
-static int run_load(struct devstate_device *dev, const uint8_t *buf,
-		    size_t len, uint64_t seed, char *err, size_t errlen)
-{
-	struct devstate_load *l = NULL;
-	size_t off = 0;
-	int rc;
-
-	rc = devstate_load_new(&l, dev);
-	if (rc < 0) {
-		snprintf(err, errlen, "new: %s", devstate_device_error(dev));
-		return rc;
-	}
-	rc = devstate_load_begin(l);
-	while (rc == 0 && off < len) {
-		size_t n = len - off;
-
-		if (seed) {
-			uint64_t r = tu_rand(&seed);
-			size_t cap = (r & 3) == 0 ? 1 : (size_t)(r >> 8) % 70000 + 1;
-
-			if (n > cap)
-				n = cap;
-		}
-		rc = devstate_load_feed(l, buf + off, n);
-		off += n;
-	}
-	if (rc == 0)
-		rc = devstate_load_finish(l);
-	if (rc < 0)
-		snprintf(err, errlen, "%s", devstate_load_error(l));
-	devstate_load_free(l);
 	return rc;
 }
 
@@ -205,7 +134,7 @@ START_TEST(test_round_trip)
 	struct save_plan plan = { .passes = 4, .ram_pages = 8192,
 				  .extra_pages = 3 };
 	struct devstate_device *src, *dst;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	uint64_t *bitmap, npages, i, seed = 0x1234 + _i;
 	const uint64_t *truth;
 	char uri[256], err[512] = "";
@@ -214,22 +143,22 @@ START_TEST(test_round_trip)
 	snprintf(uri, sizeof(uri),
 		 "fake:version=%u,caps=%s,memory=256K,config=5000,sysmem=32M,seed=%d,workload=5%s",
 		 c->version, caps_key(c->caps), 7 + _i, c->extra);
-	src = open_dev(uri);
+	src = tu_open_dev(uri);
 	snprintf(uri, sizeof(uri),
 		 "fake:version=%u,caps=%s,memory=256K,config=5000,sysmem=32M,zero=yes%s%s",
 		 c->version, caps_key(c->caps), c->extra,
 		 /* the destination may cut chunks differently */
 		 _i % 2 ? ",chunk=8192" : "");
-	dst = open_dev(uri);
+	dst = tu_open_dev(uri);
 	bitmap = calloc(plan.ram_pages / 64, 8);
 	ck_assert_ptr_nonnull(bitmap);
 
-	rc = run_save(src, &opts, sink_write, &sk, &plan, bitmap, err,
+	rc = run_save(src, &opts, tu_sink_write, &sk, &plan, bitmap, err,
 		      sizeof(err));
 	ck_assert_msg(rc == 0, "save: %s", err);
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(src)),
 			  DEVSTATE_STATE_STOP);
-	rc = run_load(dst, sk.buf, sk.len, seed, err, sizeof(err));
+	rc = tu_run_load(dst, sk.buf, sk.len, 0, seed, err, sizeof(err));
 	ck_assert_msg(rc == 0, "load: %s", err);
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(dst)),
 			  DEVSTATE_STATE_RUNNING);
@@ -266,13 +195,14 @@ START_TEST(test_dirty_baseline_window)
 {
 	struct devstate_device *src, *dst;
 	struct devstate_save *s;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	int rc;
 
-	src = open_dev("fake:memory=64K,config=1K,sysmem=1M,seed=3");
-	dst = open_dev("fake:memory=64K,config=1K,sysmem=1M,zero=yes");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write, &sk), 0);
+	src = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M,seed=3");
+	dst = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M,zero=yes");
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	/* ticks only at the LOGGING transition: 4 pages each */
 	devstate_fake_set_auto_workload(devstate_fake_of(src), 4);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
@@ -280,7 +210,7 @@ START_TEST(test_dirty_baseline_window)
 	ck_assert_int_eq(devstate_save_complete(s), 0);
 	ck_assert_int_eq(devstate_save_cleanup(s), 0);
 	devstate_save_free(s);
-	rc = run_load(dst, sk.buf, sk.len, 0, err, sizeof(err));
+	rc = tu_run_load(dst, sk.buf, sk.len, 0, 0, err, sizeof(err));
 	ck_assert_msg(rc == 0, "load: %s", err);
 	assert_same_contents(src, dst);
 	free(sk.buf);
@@ -295,11 +225,12 @@ START_TEST(test_pending_reports_unread_batch)
 	struct devstate_device *src;
 	struct devstate_save *s;
 	struct devstate_fake_counters c0, c1;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	uint64_t p1, p2;
 
-	src = open_dev("fake:memory=64K,config=1K,seed=3");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write, &sk), 0);
+	src = tu_open_dev("fake:memory=64K,config=1K,seed=3");
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	devstate_fake_workload(devstate_fake_of(src), 3);
 	ck_assert_int_eq(devstate_save_pending(s, &p1), 0);
@@ -323,11 +254,12 @@ START_TEST(test_call_order)
 {
 	struct devstate_device *src;
 	struct devstate_save *s;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	uint64_t p, bm[1];
 
-	src = open_dev("fake:memory=64K,config=1K,sysmem=1M");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write, &sk), 0);
+	src = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M");
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_pending(s, &p), -EPROTO);
 	ck_assert_int_eq(devstate_save_iterate(s), -EPROTO);
 	ck_assert_int_eq(devstate_save_log_sync(s, 0, 64, bm), -EPROTO);
@@ -357,10 +289,11 @@ START_TEST(test_cancel_and_free_restore_running)
 {
 	struct devstate_device *src;
 	struct devstate_save *s;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 
-	src = open_dev("fake:memory=64K,config=1K");
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write, &sk), 0);
+	src = tu_open_dev("fake:memory=64K,config=1K");
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(src)),
 			  DEVSTATE_STATE_RUNNING_LOGGING);
@@ -370,7 +303,8 @@ START_TEST(test_cancel_and_free_restore_running)
 			  DEVSTATE_STATE_RUNNING);
 	devstate_save_free(s);
 
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, sink_write, &sk), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &sk),
+			 0);
 	ck_assert_int_eq(devstate_save_setup(s), 0);
 	ck_assert_int_eq(devstate_save_complete(s), 0);
 	devstate_save_free(s);	/* abandoned before cleanup */
@@ -395,20 +329,20 @@ START_TEST(test_header_mismatch)
 		{ "fake:memory=64K,config=1K,config-region=512,zero=yes", "config size" },
 	};
 	struct devstate_device *src, *dst;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	struct save_plan plan = { .passes = 1, .ram_pages = 64 };
 	uint64_t bm[1] = { 0 };
 	char err[512];
 	unsigned i;
 
-	src = open_dev("fake:version=2,memory=64K,config=1K,sysmem=1M,seed=5");
-	ck_assert_int_eq(run_save(src, NULL, sink_write, &sk, &plan, bm, err,
+	src = tu_open_dev("fake:version=2,memory=64K,config=1K,sysmem=1M,seed=5");
+	ck_assert_int_eq(run_save(src, NULL, tu_sink_write, &sk, &plan, bm, err,
 				  sizeof(err)), 0);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct devstate_fake_counters c;
 
-		dst = open_dev(cases[i].dst);
-		ck_assert_int_lt(run_load(dst, sk.buf, sk.len, 0, err,
+		dst = tu_open_dev(cases[i].dst);
+		ck_assert_int_lt(tu_run_load(dst, sk.buf, sk.len, 0, 0, err,
 					  sizeof(err)), 0);
 		ck_assert_msg(strstr(err, cases[i].field), "'%s' lacks '%s'",
 			      err, cases[i].field);
@@ -454,34 +388,35 @@ static void sweep(unsigned version, const char *extra, int errno_val,
 {
 	struct save_plan plan = { .passes = 2, .ram_pages = 1024 };
 	struct devstate_device *src, *dst;
-	struct sink ref = { 0 };
+	struct tu_sink ref = { 0 };
 	uint64_t bm[16], open_ops, total, n;
 	char uri[256], err[512];
 	int rc;
 
 	/* a clean run counts the operations and gives the reference stream */
 	snprintf(uri, sizeof(uri), SWEEP_SRC, version, extra);
-	src = open_dev(uri);
+	src = tu_open_dev(uri);
 	open_ops = devstate_fake_op_count(devstate_fake_of(src));
 	memset(bm, 0, sizeof(bm));
-	rc = run_save(src, NULL, sink_write, &ref, &plan, bm, err, sizeof(err));
+	rc = run_save(src, NULL, tu_sink_write, &ref, &plan, bm, err,
+		      sizeof(err));
 	ck_assert_msg(rc == 0, "%s", err);
 	total = devstate_fake_op_count(devstate_fake_of(src)) - open_ops;
 	devstate_device_free(src);
 	ck_assert_uint_gt(total, 20);
 
 	for (n = 1; n <= total; n++) {
-		struct sink sk = { 0 };
+		struct tu_sink sk = { 0 };
 		struct devstate_fake *f;
 
-		src = open_dev(uri);
+		src = tu_open_dev(uri);
 		f = devstate_fake_of(src);
 		if (shorts)
 			devstate_fake_short_at(f, open_ops + n);
 		else
 			devstate_fake_fail_at(f, open_ops + n, errno_val);
 		memset(bm, 0, sizeof(bm));
-		rc = run_save(src, NULL, sink_write, &sk, &plan, bm, err,
+		rc = run_save(src, NULL, tu_sink_write, &sk, &plan, bm, err,
 			      sizeof(err));
 		if (shorts) {
 			/* short transfers are retried: same stream */
@@ -508,9 +443,9 @@ static void sweep(unsigned version, const char *extra, int errno_val,
 
 	/* load: count, then fail each operation */
 	snprintf(uri, sizeof(uri), SWEEP_DST, version, extra);
-	dst = open_dev(uri);
+	dst = tu_open_dev(uri);
 	open_ops = devstate_fake_op_count(devstate_fake_of(dst));
-	rc = run_load(dst, ref.buf, ref.len, 0, err, sizeof(err));
+	rc = tu_run_load(dst, ref.buf, ref.len, 0, 0, err, sizeof(err));
 	ck_assert_msg(rc == 0, "%s", err);
 	total = devstate_fake_op_count(devstate_fake_of(dst)) - open_ops;
 	devstate_device_free(dst);
@@ -518,13 +453,13 @@ static void sweep(unsigned version, const char *extra, int errno_val,
 	for (n = 1; n <= total; n++) {
 		struct devstate_fake *f;
 
-		dst = open_dev(uri);
+		dst = tu_open_dev(uri);
 		f = devstate_fake_of(dst);
 		if (shorts)
 			devstate_fake_short_at(f, open_ops + n);
 		else
 			devstate_fake_fail_at(f, open_ops + n, errno_val);
-		rc = run_load(dst, ref.buf, ref.len, n, err, sizeof(err));
+		rc = tu_run_load(dst, ref.buf, ref.len, 0, n, err, sizeof(err));
 		if (shorts) {
 			ck_assert_msg(rc == 0, "short op %llu: %s",
 				      (unsigned long long)n, err);
@@ -592,7 +527,7 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* corruption and truncation */
 
-static void small_stream(struct sink *sk, enum devstate_codec codec)
+static void small_stream(struct tu_sink *sk, enum devstate_codec codec)
 {
 	struct devstate_save_opts opts = { .codec = codec, .record_bitmaps = 1 };
 	struct save_plan plan = { .passes = 1, .ram_pages = 256 };
@@ -600,15 +535,15 @@ static void small_stream(struct sink *sk, enum devstate_codec codec)
 	uint64_t bm[4] = { 0 };
 	char err[512];
 
-	src = open_dev("fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,seed=9,workload=1");
-	ck_assert_int_eq(run_save(src, &opts, sink_write, sk, &plan, bm, err,
+	src = tu_open_dev("fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,seed=9,workload=1");
+	ck_assert_int_eq(run_save(src, &opts, tu_sink_write, sk, &plan, bm, err,
 				  sizeof(err)), 0);
 	devstate_device_free(src);
 }
 
 START_TEST(test_corruption_every_byte)
 {
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	size_t i;
 	uint8_t *copy;
@@ -623,8 +558,8 @@ START_TEST(test_corruption_every_byte)
 
 		memcpy(copy, sk.buf, sk.len);
 		copy[i] ^= (uint8_t)(1u << (i % 8));
-		dst = open_dev("fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes");
-		rc = run_load(dst, copy, sk.len, 0, err, sizeof(err));
+		dst = tu_open_dev("fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes");
+		rc = tu_run_load(dst, copy, sk.len, 0, 0, err, sizeof(err));
 		ck_assert_msg(rc < 0, "flipped byte %zu of %zu was accepted", i,
 			      sk.len);
 		ck_assert_msg(devstate_fake_state(devstate_fake_of(dst)) !=
@@ -641,7 +576,7 @@ END_TEST
 
 START_TEST(test_truncation_every_offset)
 {
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512];
 	size_t i;
 
@@ -651,9 +586,9 @@ START_TEST(test_truncation_every_offset)
 		struct devstate_device *dst;
 		int rc;
 
-		dst = open_dev(_i == 2 ? "fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes,mmap=no" :
-			       "fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes");
-		rc = run_load(dst, sk.buf, i, 0, err, sizeof(err));
+		dst = tu_open_dev(_i == 2 ? "fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes,mmap=no" :
+				  "fake:memory=12K,chunk=8K,config=700,bitmap=8,sysmem=1M,zero=yes");
+		rc = tu_run_load(dst, sk.buf, i, 0, 0, err, sizeof(err));
 		ck_assert_msg(rc < 0, "truncation at %zu accepted", i);
 		ck_assert_uint_eq(devstate_fake_state(devstate_fake_of(dst)),
 				  DEVSTATE_STATE_STOP);
@@ -694,15 +629,15 @@ START_TEST(test_zero_copy_refuses_bad_piece)
 	struct save_plan plan = { 0 };
 	struct devstate_save_opts opts = { .codec = DEVSTATE_CODEC_RAW };
 	struct devstate_device *src;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	uint64_t dchunk = _i == 2 ? 32768 : _i == 3 ? 8192 : 16384;
 	unsigned tried = 0;
 	char err[512], uri[160];
 	size_t off;
 
-	src = open_dev("fake:caps=device-memory,memory=48K,chunk=16K,config=700,seed=4");
-	ck_assert_int_eq(run_save(src, &opts, sink_write, &sk, &plan, NULL, err,
-				  sizeof(err)), 0);
+	src = tu_open_dev("fake:caps=device-memory,memory=48K,chunk=16K,config=700,seed=4");
+	ck_assert_int_eq(run_save(src, &opts, tu_sink_write, &sk, &plan, NULL,
+				  err, sizeof(err)), 0);
 	devstate_device_free(src);
 	snprintf(uri, sizeof(uri),
 		 "fake:caps=device-memory,memory=48K,config=700,seed=11,%s",
@@ -733,7 +668,7 @@ START_TEST(test_zero_copy_refuses_bad_piece)
 		memcpy(copy, sk.buf, sk.len);
 		copy[off + 24 + meta + (size_t)raw / 2] ^= 0x20;
 
-		dst = open_dev(uri);
+		dst = tu_open_dev(uri);
 		ck_assert_int_eq(devstate_device_digest(dst, &before), 0);
 		devstate_fake_counters(devstate_fake_of(dst), &c0);
 		ck_assert_int_eq(devstate_load_new(&l, dst), 0);
@@ -778,18 +713,18 @@ START_TEST(test_zero_copy_round_trip)
 	struct save_plan plan = { .passes = 2, .extra_pages = 3 };
 	struct devstate_save_opts opts = { .codec = DEVSTATE_CODEC_RAW };
 	struct devstate_device *src;
-	struct sink sk = { 0 };
+	struct tu_sink sk = { 0 };
 	char err[512], uri[160];
 	uint64_t seed;
 
-	src = open_dev("fake:caps=device-memory,memory=48K,chunk=16K,config=700,seed=4");
-	ck_assert_int_eq(run_save(src, &opts, sink_write, &sk, &plan, NULL, err,
-				  sizeof(err)), 0);
+	src = tu_open_dev("fake:caps=device-memory,memory=48K,chunk=16K,config=700,seed=4");
+	ck_assert_int_eq(run_save(src, &opts, tu_sink_write, &sk, &plan, NULL,
+				  err, sizeof(err)), 0);
 	snprintf(uri, sizeof(uri),
 		 "fake:caps=device-memory,memory=48K,config=700,zero=yes,%s",
 		 dst_keys[_i]);
 	for (seed = 0; seed < 3; seed++) {
-		struct devstate_device *dst = open_dev(uri);
+		struct devstate_device *dst = tu_open_dev(uri);
 		struct devstate_load *l = NULL;
 		size_t i;
 		int rc;
@@ -804,8 +739,8 @@ START_TEST(test_zero_copy_round_trip)
 			ck_assert_msg(rc == 0, "%s", devstate_load_error(l));
 			devstate_load_free(l);
 		} else {
-			rc = run_load(dst, sk.buf, sk.len, seed ? 77 : 0, err,
-				      sizeof(err));
+			rc = tu_run_load(dst, sk.buf, sk.len, 0, seed ? 77 : 0,
+					 err, sizeof(err));
 			ck_assert_msg(rc == 0, "%s", err);
 		}
 		assert_same_contents(src, dst);
@@ -863,7 +798,7 @@ START_TEST(test_atomic_snapshot)
 	snprintf(path, sizeof(path), "%s/snap", dir);
 
 	/* a first, good snapshot */
-	src = open_dev("fake:memory=64K,config=1K,sysmem=1M,seed=2,workload=2");
+	src = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M,seed=2,workload=2");
 	ck_assert_int_eq(devstate_file_create(&ff.f, path), 0);
 	ff.written = 0;
 	ff.fail_after = SIZE_MAX;
@@ -880,7 +815,7 @@ START_TEST(test_atomic_snapshot)
 		struct failing_file bad = { .fail_after = cut };
 		struct devstate_verify_report rep2;
 
-		src = open_dev("fake:memory=64K,config=1K,sysmem=1M,seed=3,workload=2");
+		src = tu_open_dev("fake:memory=64K,config=1K,sysmem=1M,seed=3,workload=2");
 		ck_assert_int_eq(devstate_file_create(&bad.f, path), 0);
 		memset(bm, 0, sizeof(bm));
 		rc = run_save(src, NULL, failing_write, &bad, &plan, bm, err,

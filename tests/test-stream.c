@@ -30,15 +30,7 @@ struct buf {
 
 static void buf_put(struct buf *b, const void *data, size_t len)
 {
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		ck_assert_ptr_nonnull(b->p);
-		b->cap = cap;
-	}
+	tu_reserve(&b->p, &b->cap, b->len + len);
 	if (len)
 		memcpy(b->p + b->len, data, len);
 	b->len += len;

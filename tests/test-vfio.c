@@ -1885,45 +1885,22 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* A complete migration through the scripted kernel.                    */
 
-struct membuf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static int mem_write(void *opaque, const void *buf, size_t len)
-{
-	struct membuf *m = opaque;
-
-	if (m->len + len > m->cap) {
-		size_t cap = (m->len + len) * 2;
-		uint8_t *p = realloc(m->p, cap);
-
-		if (!p)
-			return -ENOMEM;
-		m->p = p;
-		m->cap = cap;
-	}
-	memcpy(m->p + m->len, buf, len);
-	m->len += len;
-	return 0;
-}
-
 static void migrate(void)
 {
 	struct devstate_save_stats st;
 	struct devstate_device *src, *dst;
 	struct devstate_save *s = NULL;
-	struct devstate_load *l = NULL;
-	struct membuf m = { 0 };
+	struct tu_sink m = { 0 };
 	uint64_t pending, pages = (16u << 20) / 4096;
 	uint64_t *bitmap = calloc(pages / 64, sizeof(uint64_t));
 	uint32_t crc_src, crc_dst;
-	size_t off;
+	char err[256];
 	int pass;
 
 	src = open_ok("vfio:/dev/vfio/6/0000:00:06.0", 0);
 	dst = open_ok("vfio:/dev/vfio/7/0000:00:06.0", 0);
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, mem_write, &m), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &m),
+			 0);
 	ck_assert_msg(devstate_save_setup(s) == 0, "%s", devstate_save_error(s));
 	for (pass = 0; pass < 3; pass++) {
 		ck_assert_msg(devstate_save_pending(s, &pending) == 0, "%s",
@@ -1943,18 +1920,9 @@ static void migrate(void)
 	ck_assert_uint_gt(st.dirty_pages, 0);
 	devstate_save_free(s);
 
-	ck_assert_int_eq(devstate_load_new(&l, dst), 0);
-	ck_assert_int_eq(devstate_load_begin(l), 0);
 	/* fed in odd pieces, as a migration channel would */
-	for (off = 0; off < m.len; off += 4093) {
-		size_t n = m.len - off < 4093 ? m.len - off : 4093;
-
-		ck_assert_msg(devstate_load_feed(l, m.p + off, n) == 0, "%s",
-			      devstate_load_error(l));
-	}
-	ck_assert_msg(devstate_load_finish(l) == 0, "%s",
-		      devstate_load_error(l));
-	devstate_load_free(l);
+	ck_assert_msg(tu_run_load(dst, m.buf, m.len, 4093, 0, err,
+				  sizeof(err)) == 0, "%s", err);
 
 	ck_assert_int_eq(devstate_fake_ops.digest(fk.groups[0].fake, &crc_src), 0);
 	ck_assert_int_eq(devstate_fake_ops.digest(fk.groups[1].fake, &crc_dst), 0);
@@ -1966,7 +1934,7 @@ static void migrate(void)
 
 	devstate_device_free(src);
 	devstate_device_free(dst);
-	free(m.p);
+	free(m.buf);
 	free(bitmap);
 	ck_assert_uint_eq(fk_open_fds(), 0);
 	ck_assert_uint_eq(fk.bad_closes, 0);
@@ -2560,12 +2528,12 @@ static void mig2_session(void)
 {
 	struct devstate_device *src, *dst;
 	struct devstate_save *s = NULL;
-	struct devstate_load *l = NULL;
-	struct membuf m = { 0 };
+	struct tu_sink m = { 0 };
 	struct fk_group *gs = fk_add("/dev/vfio/6", &dev_edu, NULL);
 	struct fk_group *gd = fk_add("/dev/vfio/7", &dev_edu, NULL);
+	char err[256];
 	uint64_t pending;
-	size_t i, off;
+	size_t i;
 
 	gs->m2 = gd->m2 = true;
 	gs->m2_flags = gd->m2_flags = M2_ALL;
@@ -2573,7 +2541,8 @@ static void mig2_session(void)
 	src = open_ok("vfio:/dev/vfio/6/0000:00:05.0", 0);
 	dst = open_ok("vfio:/dev/vfio/7/0000:00:05.0", 0);
 
-	ck_assert_int_eq(devstate_save_new(&s, src, NULL, mem_write, &m), 0);
+	ck_assert_int_eq(devstate_save_new(&s, src, NULL, tu_sink_write, &m),
+			 0);
 	ck_assert_msg(devstate_save_setup(s) == 0, "%s", devstate_save_error(s));
 	ck_assert_uint_eq(gs->m2_state, DEVSTATE_MIG2_PRE_COPY);
 	ck_assert_msg(devstate_save_pending(s, &pending) == 0, "%s",
@@ -2589,17 +2558,8 @@ static void mig2_session(void)
 	devstate_save_free(s);
 	ck_assert_uint_eq(gs->m2_state, DEVSTATE_MIG2_STOP);
 
-	ck_assert_int_eq(devstate_load_new(&l, dst), 0);
-	ck_assert_int_eq(devstate_load_begin(l), 0);
-	for (off = 0; off < m.len; off += 7) {
-		size_t n = m.len - off < 7 ? m.len - off : 7;
-
-		ck_assert_msg(devstate_load_feed(l, m.p + off, n) == 0, "%s",
-			      devstate_load_error(l));
-	}
-	ck_assert_msg(devstate_load_finish(l) == 0, "%s",
-		      devstate_load_error(l));
-	devstate_load_free(l);
+	ck_assert_msg(tu_run_load(dst, m.buf, m.len, 7, 0, err,
+				  sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(gd->m2_state, DEVSTATE_MIG2_RUNNING);
 	ck_assert_uint_eq(gd->m2_resets, 0);
 
@@ -2612,7 +2572,7 @@ static void mig2_session(void)
 
 	devstate_device_free(src);
 	devstate_device_free(dst);
-	free(m.p);
+	free(m.buf);
 	ck_assert_uint_eq(fk_open_fds(), 0);
 	ck_assert_uint_eq(fk.bad_closes, 0);
 	ck_assert_uint_eq(fk.stale_reads, 0);

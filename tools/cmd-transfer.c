@@ -217,60 +217,43 @@ static int run_source(struct devstate_save *s, struct devstate_device *dev,
 	return rc;
 }
 
-/* The same table for a device speaking the kernel's migration uAPI v2:
- * its data is opaque (no memory/config split) and it reports no dirty
- * pages. */
-static void print_run_mig2(FILE *f, const struct run *r,
-			   const struct devstate_save_stats *st,
-			   double stopped)
-{
-	char a[16], b[16];
-	unsigned i;
-
-	fprintf(f, "pass  moved       pending-after  dirty-pages\n");
-	for (i = 0; i < r->nrows; i++) {
-		if (i == 0)
-			fprintf(f, "%-4u  %-10s  %-13s  %s\n", i,
-				cli_human(a, sizeof(a), r->rows[i].moved),
-				"-", "- (setup)");
-		else
-			fprintf(f, "%-4u  %-10s  %-13s  %s\n", i,
-				cli_human(a, sizeof(a), r->rows[i].moved),
-				cli_human(b, sizeof(b), r->rows[i].pending_after),
-				"-");
-	}
-	fprintf(f, "stop-and-copy: %s moved, source stopped for %.3f ms\n",
-		cli_human(a, sizeof(a), st->stop_copy_bytes), stopped * 1e3);
-	fprintf(f, "total: %" PRIu64 " passes, %s of device data (migration uAPI v2), %s stream in %" PRIu64 " sections\n",
-		st->passes, cli_human(a, sizeof(a), st->memory_bytes),
-		cli_human(b, sizeof(b), st->stream_bytes), st->sections);
-}
-
+/* The pass table and totals.  A device speaking the kernel's migration
+ * uAPI v2 (mig2) has opaque data (no memory/config split) and reports no
+ * dirty pages. */
 static void print_run(FILE *f, const struct run *r,
-		      const struct devstate_save_stats *st, double stopped)
+		      const struct devstate_save_stats *st, double stopped,
+		      bool mig2)
 {
 	char a[16], b[16];
 	unsigned i;
 
 	fprintf(f, "pass  moved       pending-after  dirty-pages\n");
 	for (i = 0; i < r->nrows; i++) {
+		char d[32] = "-";
+
 		if (i == 0)
-			fprintf(f, "%-4u  %-10s  %-13s  %s\n", i,
-				cli_human(a, sizeof(a), r->rows[i].moved),
-				"-", "- (setup: whole snapshot)");
-		else
-			fprintf(f, "%-4u  %-10s  %-13s  %" PRIu64 "\n", i,
-				cli_human(a, sizeof(a), r->rows[i].moved),
-				cli_human(b, sizeof(b), r->rows[i].pending_after),
-				r->rows[i].dirty);
+			snprintf(d, sizeof(d), "- (setup%s)",
+				 mig2 ? "" : ": whole snapshot");
+		else if (!mig2)
+			snprintf(d, sizeof(d), "%" PRIu64, r->rows[i].dirty);
+		fprintf(f, "%-4u  %-10s  %-13s  %s\n", i,
+			cli_human(a, sizeof(a), r->rows[i].moved),
+			i ? cli_human(b, sizeof(b), r->rows[i].pending_after) :
+			"-", d);
 	}
 	fprintf(f, "stop-and-copy: %s moved, source stopped for %.3f ms\n",
 		cli_human(a, sizeof(a), st->stop_copy_bytes), stopped * 1e3);
-	fprintf(f, "total: %" PRIu64 " memory batches, %s device memory, %s config, %s stream in %" PRIu64 " sections, %" PRIu64 " dirty pages\n",
-		st->passes, cli_human(a, sizeof(a), st->memory_bytes),
-		cli_human(b, sizeof(b), st->config_bytes),
-		cli_human((char[16]){ 0 }, 16, st->stream_bytes), st->sections,
-		st->dirty_pages);
+	if (mig2)
+		fprintf(f, "total: %" PRIu64 " passes, %s of device data (migration uAPI v2), %s stream in %" PRIu64 " sections\n",
+			st->passes, cli_human(a, sizeof(a), st->memory_bytes),
+			cli_human(b, sizeof(b), st->stream_bytes),
+			st->sections);
+	else
+		fprintf(f, "total: %" PRIu64 " memory batches, %s device memory, %s config, %s stream in %" PRIu64 " sections, %" PRIu64 " dirty pages\n",
+			st->passes, cli_human(a, sizeof(a), st->memory_bytes),
+			cli_human(b, sizeof(b), st->config_bytes),
+			cli_human((char[16]){ 0 }, 16, st->stream_bytes),
+			st->sections, st->dirty_pages);
 }
 
 static void json_run(struct json *j, const struct run *r,
@@ -417,10 +400,9 @@ int cmd_save(int argc, char **argv)
 			json_end_obj(&j);
 			json_finish(&j);
 		} else {
-			if (devstate_device_protocol(dev) == DEVSTATE_PROTOCOL_MIG2)
-				print_run_mig2(f, &r, &st, stopped);
-			else
-				print_run(f, &r, &st, stopped);
+			print_run(f, &r, &st, stopped,
+				  devstate_device_protocol(dev) ==
+				  DEVSTATE_PROTOCOL_MIG2);
 			if (r.have_digest)
 				fprintf(f, "source digest: 0x%08x\n", r.src_digest);
 		}
@@ -712,10 +694,9 @@ int cmd_migrate(int argc, char **argv)
 		json_end_obj(&j);
 		json_finish(&j);
 	} else {
-		if (devstate_device_protocol(src) == DEVSTATE_PROTOCOL_MIG2)
-			print_run_mig2(stdout, &r, &st, stopped);
-		else
-			print_run(stdout, &r, &st, stopped);
+		print_run(stdout, &r, &st, stopped,
+			  devstate_device_protocol(src) ==
+			  DEVSTATE_PROTOCOL_MIG2);
 		if (o.snapshot)
 			printf("snapshot: %s\n", o.snapshot);
 		if (r.have_digest && have_dst)

@@ -322,6 +322,31 @@ static const char info_help[] =
 	"whether it can be migrated (or why not).\n"
 	"Exit status: 0 migratable, 1 blocked or error, 2 usage error.\n";
 
+/* Whether the device can be migrated, or why not: JSON members into j,
+ * else text lines. */
+static void info_blocker(struct json *j, enum devstate_blocker b,
+			 const char *reason)
+{
+	if (!j) {
+		if (b == DEVSTATE_BLOCKER_NONE)
+			printf("migratable: yes\n");
+		else
+			printf("migratable: no\nblocker:    %s: %s\n",
+			       devstate_blocker_name(b), reason);
+		return;
+	}
+	json_bool(j, "migratable", b == DEVSTATE_BLOCKER_NONE);
+	if (b == DEVSTATE_BLOCKER_NONE) {
+		json_null(j, "blocker");
+		return;
+	}
+	json_obj(j, "blocker");
+	json_u64(j, "code", (uint64_t)b);
+	json_str(j, "name", devstate_blocker_name(b));
+	json_str(j, "reason", reason);
+	json_end_obj(j);
+}
+
 int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -361,28 +386,11 @@ int cmd_info(int argc, char **argv)
 			json_obj(&j, NULL);
 		}
 		info_mig2(dev, argv[optind], json ? &j : NULL);
-		if (json)
-			info_raw_regions(dev, &j);
-		else
-			info_raw_regions(dev, NULL);
+		info_raw_regions(dev, json ? &j : NULL);
+		info_blocker(json ? &j : NULL, b, reason);
 		if (json) {
-			json_bool(&j, "migratable", b == DEVSTATE_BLOCKER_NONE);
-			if (b == DEVSTATE_BLOCKER_NONE) {
-				json_null(&j, "blocker");
-			} else {
-				json_obj(&j, "blocker");
-				json_u64(&j, "code", (uint64_t)b);
-				json_str(&j, "name", devstate_blocker_name(b));
-				json_str(&j, "reason", reason);
-				json_end_obj(&j);
-			}
 			json_end_obj(&j);
 			json_finish(&j);
-		} else if (b == DEVSTATE_BLOCKER_NONE) {
-			printf("migratable: yes\n");
-		} else {
-			printf("migratable: no\nblocker:    %s: %s\n",
-			       devstate_blocker_name(b), reason);
 		}
 	} else if (json) {
 		struct json j;
@@ -412,16 +420,7 @@ int cmd_info(int argc, char **argv)
 		}
 		json_end_arr(&j);
 		info_raw_regions(dev, &j);
-		json_bool(&j, "migratable", b == DEVSTATE_BLOCKER_NONE);
-		if (b == DEVSTATE_BLOCKER_NONE) {
-			json_null(&j, "blocker");
-		} else {
-			json_obj(&j, "blocker");
-			json_u64(&j, "code", (uint64_t)b);
-			json_str(&j, "name", devstate_blocker_name(b));
-			json_str(&j, "reason", reason);
-			json_end_obj(&j);
-		}
+		info_blocker(&j, b, reason);
 		json_end_obj(&j);
 		json_finish(&j);
 	} else {
@@ -456,11 +455,7 @@ int cmd_info(int argc, char **argv)
 				       cli_human(h, sizeof(h), ri.size));
 		}
 		info_raw_regions(dev, NULL);
-		if (b == DEVSTATE_BLOCKER_NONE)
-			printf("migratable: yes\n");
-		else
-			printf("migratable: no\nblocker:    %s: %s\n",
-			       devstate_blocker_name(b), reason);
+		info_blocker(NULL, b, reason);
 	}
 	if (b != DEVSTATE_BLOCKER_NONE) {
 		fflush(stdout);

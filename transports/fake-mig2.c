@@ -40,6 +40,7 @@
 
 #include "libdevstate/core.h"
 #include "libdevstate/device.h"
+#include "libdevstate/le.h"
 #include "libdevstate/mig2.h"
 #include "libdevstate/stream.h"
 #include "transports/fake-mig2.h"
@@ -96,31 +97,6 @@ struct fake_mig2 {
 };
 
 /* ---------------------------------------------------------------- */
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static bool bt(const uint64_t *bm, uint64_t i)
 {
@@ -540,14 +516,24 @@ void fake_mig2_free(struct fake_mig2 *m)
 	free(m);
 }
 
+/* Every op: the fake's uAPI v2 model (-EOPNOTSUPP, *m NULL, for a
+ * region-protocol fake, not counted: its op numbers stay), then the op
+ * counted (an injected failure is returned). */
+static int op_enter(void *priv, struct fake_mig2 **m, char *err,
+		    size_t errlen)
+{
+	*m = devstate_fake_m2(priv);
+	if (!*m)
+		return -EOPNOTSUPP;
+	return devstate_fake_count_op(priv, err, errlen);
+}
+
 int fake_mig2_probe(void *priv, uint64_t *flags, char *err, size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	int rc;
 
-	if (!m)	/* not counted: a region-protocol fake's op numbers stay */
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0)
 		return rc;
 	*flags = m->flags;
@@ -557,12 +543,10 @@ int fake_mig2_probe(void *priv, uint64_t *flags, char *err, size_t errlen)
 int fake_mig2_get_state(void *priv, uint32_t *state, char *err,
 			size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	int rc;
 
-	if (!m)
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0)
 		return rc;
 	*state = m->state;
@@ -571,15 +555,15 @@ int fake_mig2_get_state(void *priv, uint32_t *state, char *err,
 
 int fake_mig2_set_state(void *priv, uint32_t to, char *err, size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	uint32_t from;
 	bool saving_from, saving_to;
 	int rc;
 
-	if (!m)
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0) {
+		if (!m)
+			return rc;
 		close_fd(m);	/* a failed change never leaves a session */
 		if (m->fail_to_error)
 			m->state = DEVSTATE_MIG2_ERROR;
@@ -634,15 +618,13 @@ int fake_mig2_set_state(void *priv, uint32_t to, char *err, size_t errlen)
 int fake_mig2_read(void *priv, void *buf, size_t len, size_t *got, char *err,
 		   size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	uint8_t *dst = buf;
 	size_t done = 0;
 	int rc;
 
 	*got = 0;
-	if (!m)
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (!m->fd || !devstate_mig2_state_saving(m->state)) {
@@ -679,12 +661,10 @@ int fake_mig2_read(void *priv, void *buf, size_t len, size_t *got, char *err,
 int fake_mig2_write(void *priv, const void *buf, size_t len, char *err,
 		    size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	int rc;
 
-	if (!m)
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (!m->fd || m->state != DEVSTATE_MIG2_RESUMING) {
@@ -701,13 +681,11 @@ int fake_mig2_write(void *priv, const void *buf, size_t len, char *err,
 int fake_mig2_precopy_info(void *priv, uint64_t *initial, uint64_t *dirty,
 			   char *err, size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	uint64_t pi, pd;
 	int rc;
 
-	if (!m)
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (!m->fd || (m->state != DEVSTATE_MIG2_PRE_COPY &&
@@ -728,12 +706,10 @@ int fake_mig2_precopy_info(void *priv, uint64_t *initial, uint64_t *dirty,
 int fake_mig2_data_size(void *priv, uint64_t *bytes, char *err,
 			size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	int rc;
 
-	if (!m)
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0)
 		return rc;
 	/* the whole state in records of RUN_PAGES, and the END record */
@@ -744,12 +720,10 @@ int fake_mig2_data_size(void *priv, uint64_t *bytes, char *err,
 
 int fake_mig2_reset(void *priv, char *err, size_t errlen)
 {
-	struct fake_mig2 *m = devstate_fake_m2(priv);
+	struct fake_mig2 *m;
 	int rc;
 
-	if (!m)
-		return -EOPNOTSUPP;
-	rc = devstate_fake_count_op(priv, err, errlen);
+	rc = op_enter(priv, &m, err, errlen);
 	if (rc < 0)
 		return rc;
 	close_fd(m);
