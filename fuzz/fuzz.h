@@ -126,7 +126,8 @@ static inline void fz_fix_crcs(uint8_t *p, size_t n)
 	for (off = hlen; n - off >= 24; sections++) {
 		uint32_t type = (uint32_t)fz_get(p + off, 4);
 		uint64_t stored = fz_get(p + off + 16, 8), total;
-		size_t meta = type == 1 ? 24 : type == 3 || type == 4 ? 16 : 0;
+		size_t meta = type == 1 ? 24 :
+			      type == 3 || type == 4 || type == 5 ? 16 : 0;
 
 		if (stored > n)
 			return;

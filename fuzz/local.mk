@@ -11,7 +11,8 @@ FUZZ_TARGETS = \
 	fuzz/fuzz-stream \
 	fuzz/fuzz-load \
 	fuzz/fuzz-save \
-	fuzz/fuzz-vfio
+	fuzz/fuzz-vfio \
+	fuzz/fuzz-mig2
 EXTRA_PROGRAMS = $(FUZZ_TARGETS)
 FUZZ_CFLAGS_ALL = $(AM_CFLAGS) $(ZLIB_CFLAGS) $(ZSTD_CFLAGS)
 FUZZ_LIBS = libdevstate-internal.la
@@ -31,6 +32,10 @@ fuzz_fuzz_vfio_SOURCES = fuzz/fuzz-vfio.c fuzz/fuzz.h
 fuzz_fuzz_vfio_CFLAGS = $(FUZZ_CFLAGS_ALL)
 fuzz_fuzz_vfio_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 fuzz_fuzz_vfio_LDADD = $(FUZZ_LIBS)
+fuzz_fuzz_mig2_SOURCES = fuzz/fuzz-mig2.c fuzz/fuzz.h
+fuzz_fuzz_mig2_CFLAGS = $(FUZZ_CFLAGS_ALL)
+fuzz_fuzz_mig2_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+fuzz_fuzz_mig2_LDADD = $(FUZZ_LIBS)
 CLEANFILES += $(FUZZ_TARGETS)
 
 if ENABLE_FUZZING
@@ -53,7 +58,7 @@ tests_test_regress_LDADD = $(TEST_LIBS)
 script_tests += tests/crash-safety.sh
 
 EXTRA_DIST += fuzz/fuzz.h fuzz/fuzz-stream.c fuzz/fuzz-load.c \
-	fuzz/fuzz-save.c fuzz/fuzz-vfio.c fuzz/make-corpus.sh fuzz/run.sh \
+	fuzz/fuzz-save.c fuzz/fuzz-vfio.c fuzz/fuzz-mig2.c fuzz/make-corpus.sh fuzz/run.sh \
 	fuzz/corpus fuzz/README
 # the CI stages (sanitizers, valgrind, i386, fuzzing) that bootstrap.sh
 # check runs after make check and distcheck

@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 b=${1:?usage: fuzz/run.sh FUZZBUILD [SECONDS] [TARGET...]}
 secs=${2:-60}
 [ $# -ge 2 ] && shift 2 || shift $#
-targets=${*:-stream load save vfio}
+targets=${*:-stream load save vfio mig2}
 [ -x "$b/fuzz/fuzz-stream" ] || b=$b/fuzz-build
 art=${FUZZ_ARTIFACTS:-$PWD/fuzz-artifacts}
 mkdir -p "$art"
