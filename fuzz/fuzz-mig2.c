@@ -470,6 +470,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc < 0)
 			check_unwound(h, resets);
 	}
+	if (getenv("FUZZ_MIG2_VERBOSE"))	/* which seeds complete */
+		fprintf(stderr, "mig2 save: flags 0x%llx, rc %d, %zu stream bytes%s%s\n",
+			(unsigned long long)h->flags, rc, out.len,
+			rc ? ": " : "", rc ? devstate_save_error(s) : "");
 	if (completed) {
 		check_stream(&out);
 		FZ_ASSERT(h->state == DEVSTATE_MIG2_STOP && !h->fd);

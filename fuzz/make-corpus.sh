@@ -14,8 +14,8 @@ out=${2:-$here/corpus}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-rm -rf "$out/stream" "$out/load" "$out/save" "$out/vfio"
-mkdir -p "$out/stream" "$out/load" "$out/save" "$out/vfio"
+rm -rf "$out/stream" "$out/load" "$out/save" "$out/vfio" "$out/mig2"
+mkdir -p "$out/stream" "$out/load" "$out/save" "$out/vfio" "$out/mig2"
 
 n=0
 for v in 1 2; do
@@ -142,4 +142,37 @@ for name, data in seeds.items():
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)
 PY
-echo "make-corpus: $n streams; $(ls "$out/load" | wc -l) load, $(ls "$out/save" | wc -l) save, $(ls "$out/vfio" | wc -l) vfio seeds in $out"
+# mig2 target: scripts of a hostile uAPI v2 device whose saves complete
+# (layout in fuzz/fuzz-mig2.c; every call takes an error byte, 0 = none,
+# then its answer): probe flags, state at open, state at setup, the
+# arcs to PRE_COPY with the flag, harness steps (0 pending, 2 iterate,
+# 5 stop, 6 done) with their answers, the stop-copy reads (0x40: 64 bytes
+# follow; 0: end), the arc to STOP; the last byte picks the codec.
+python3 - "$out/mig2" <<'PY'
+import os, sys
+out = sys.argv[1]
+d = bytes(range(64))
+read64 = b"\0\x40" + d
+end = b"\0\0"
+ok = b"\0"
+seeds = {
+    # RUNNING -> STOP -> STOP_COPY in complete
+    "stop-copy": b"\0\1" + b"\0\0" * 2 + b"\6" + ok * 2 + read64 + end
+                 + ok + b"\0",
+    # a pending (data size) and an empty iterate after stop
+    "stop-copy-stopped": b"\0\1" + b"\0\0" * 2 + b"\5" + ok * 2
+                 + b"\0" + b"\0\x10" + b"\2" + read64 + end + b"\6"
+                 + end + ok + b"\1",
+    # PRE_COPY: pending (info), iterate, stop, pending (data size)
+    "pre-copy": b"\0\5" + b"\0\0" * 2 + ok + b"\0" + b"\0\x08\x08"
+                 + b"\2" + read64 + end + b"\5" + ok + b"\0" + b"\0\x10"
+                 + b"\6" + read64 + end + ok + b"\2",
+    # P2P and PRE_COPY: PRE_COPY -> PRE_COPY_P2P -> STOP_COPY
+    "all": b"\0\7" + b"\0\0" * 2 + ok + b"\2" + read64 + read64 + end
+                 + b"\5" + ok * 2 + b"\6" + read64 + end + ok + b"\0",
+}
+for name, data in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+PY
+echo "make-corpus: $n streams; $(ls "$out/load" | wc -l) load, $(ls "$out/save" | wc -l) save, $(ls "$out/vfio" | wc -l) vfio, $(ls "$out/mig2" | wc -l) mig2 seeds in $out"
