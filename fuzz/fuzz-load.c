@@ -170,7 +170,11 @@ static void load_mig2(uint8_t sel, const struct devstate_stream_header *h,
 		FZ_ASSERT(real == DEVSTATE_MIG2_RUNNING);
 	} else {
 		FZ_ASSERT(devstate_load_error(l)[0]);
-		FZ_ASSERT(st.loads == loads_before);
+		/* st.loads may have grown: the only way out of RESUMING
+		 * is to STOP, where a driver loads what it received, so a
+		 * stream that fails after the device's own data was
+		 * complete (a bad END section) still lands in the device;
+		 * it stays STOP and the load reports the failure */
 		FZ_ASSERT(real == DEVSTATE_MIG2_STOP);
 	}
 	FZ_ASSERT(!devstate_fake_mig2_session_open(f));

@@ -60,6 +60,15 @@ struct hostile {
 };
 
 static struct fz *script;	/* set before each open */
+static int trace = -1;		/* FUZZ_MIG2_VERBOSE: every call */
+
+#define TRACE(...)							\
+	do {								\
+		if (trace < 0)						\
+			trace = getenv("FUZZ_MIG2_VERBOSE") != NULL;	\
+		if (trace)						\
+			fprintf(stderr, "  " __VA_ARGS__);		\
+	} while (0)
 
 static const int errs[] = {
 	EINVAL, EBUSY, EIO, EINTR, EAGAIN, ENOMEM, EFAULT, ENODEV, EPERM,
@@ -192,6 +201,7 @@ static int h_get_state(void *priv, uint32_t *state, char *err,
 			h->fd = false;
 	}
 	*state = h->state;
+	TRACE("get_state: %u\n", h->state);
 	return 0;
 }
 
@@ -210,8 +220,11 @@ static int h_set_state(void *priv, uint32_t to, char *err, size_t errlen)
 		h->fd = false;	/* never reused after a failure */
 		if (fz_u8(&h->z) & 1)	/* half-way: ERROR */
 			h->state = DEVSTATE_MIG2_ERROR;
+		TRACE("set_state %u -> %u: %d, now %u\n", from, to, rc,
+		      h->state);
 		return rc;
 	}
+	TRACE("set_state %u -> %u\n", from, to);
 	if (devstate_mig2_state_saving(to) && devstate_mig2_state_saving(from))
 		;	/* the session carries on */
 	else
@@ -235,6 +248,7 @@ static int h_read(void *priv, void *buf, size_t len, size_t *got,
 	FZ_ASSERT(len > 0);
 	h->reads++;
 	rc = hostile_err(h, err, errlen);
+	TRACE("read %zu: %d\n", len, rc);
 	if (rc < 0)
 		return rc;
 	b = fz_u8(&h->z);
@@ -292,6 +306,7 @@ static int h_data_size(void *priv, uint64_t *bytes, char *err,
 
 	FZ_ASSERT(h->probed);
 	rc = hostile_err(h, err, errlen);
+	TRACE("data_size: %d\n", rc);
 	if (rc < 0)
 		return rc;
 	*bytes = fz_size(&h->z);
@@ -307,6 +322,7 @@ static int h_reset(void *priv, char *err, size_t errlen)
 	h->resets++;
 	h->fd = false;
 	rc = hostile_err(h, err, errlen);
+	TRACE("reset: %d\n", rc);
 	if (rc < 0)
 		return rc;
 	h->state = DEVSTATE_MIG2_RUNNING;
@@ -405,6 +421,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[512];
 	uint64_t resets, pending;
 	int i, rc, completed = 0;
+	bool stopped = false;
 	uint8_t flags;
 
 	/* the last byte picks the codec and what happens after a failure;
@@ -438,6 +455,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; rc == 0 && i < STEPS_MAX; i++) {
 		uint8_t op = fz_u8(ctl);
 
+		TRACE("step %d\n", op % 8);
 		resets = h->resets;
 		switch (op % 8) {
 		case 0:
@@ -454,7 +472,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				  -EOPNOTSUPP);
 			break;
 		case 5:
-			rc = devstate_save_stop(s);
+			/* once: a second stop is a caller's order error,
+			 * which leaves the device alone */
+			if (!stopped)
+				rc = devstate_save_stop(s);
+			stopped = true;
 			break;
 		default:
 			i = STEPS_MAX;
