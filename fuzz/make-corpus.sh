@@ -138,6 +138,17 @@ seeds = {
     "loop": device(loop=True),
     "no-regions": info(2, 0),
 }
+# uAPI v2 (probed first): a PCI device without regions whose
+# VFIO_DEVICE_FEATURE answers (0xe0) say flags, states and data fds, and
+# whose data fd reads 64 bytes, then nothing more
+FEAT = b"\xe0"
+r64 = b"\0\x40" + bytes(range(64)) + b"\0\0" * 2
+v2 = info(2, 0) + FEAT + b"\1" + (FEAT + b"\2") * 2
+seeds["mig2-stop-copy"] = (v2 + FEAT + b"\0" + FEAT + b"\x80" + r64
+                           + FEAT + b"\0")
+v2 = info(2, 0) + FEAT + b"\5" + (FEAT + b"\2") * 2
+seeds["mig2-pre-copy"] = (v2 + FEAT + b"\x80" + b"\0" + (b"\x10" + b"\0" * 7) * 2
+                          + r64 + FEAT + b"\0" + r64 + FEAT + b"\0")
 for name, data in seeds.items():
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)
