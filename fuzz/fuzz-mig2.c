@@ -508,8 +508,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (rc < 0)
 		FZ_ASSERT(devstate_save_error(s)[0]);
+	resets = h->resets;
 	devstate_save_free(s);
-	FZ_ASSERT(!h->fd || !completed);
+	/* a completed save never cleaned up is abandoned: the source
+	 * resumes (or was reset on the way) */
+	if (completed && !(flags & 16))
+		check_unwound(h, resets);
+	FZ_ASSERT(!h->fd);
 	devstate_device_free(dev);
 	free(out.buf);
 	return 0;
