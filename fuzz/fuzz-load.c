@@ -120,9 +120,11 @@ static void load_mig2(uint8_t sel, const struct devstate_stream_header *h,
 	uint32_t real;
 	int rc, frc;
 
-	/* the header's flags (the source's; unknown bits would block the
-	 * device, so only the known ones), or another set: a destination
-	 * may lack what the source had */
+	/* selector bit 0: the header's flags (the source's; unknown bits
+	 * would block the device, so only the known ones), else bits 1-2
+	 * pick a set: a destination may lack what the source had; bit 4:
+	 * 4K of memory, not what the seeds were saved from (the device
+	 * refuses their data) */
 	if (sel & 1)
 		snprintf(uri, sizeof(uri),
 			 "fake:mig2=%" PRIu32 ",memory=8K,config=200,zero=yes",
