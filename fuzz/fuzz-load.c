@@ -172,11 +172,12 @@ static void load_mig2(uint8_t sel, const struct devstate_stream_header *h,
 		FZ_ASSERT(real == DEVSTATE_MIG2_RUNNING);
 	} else {
 		FZ_ASSERT(devstate_load_error(l)[0]);
-		/* st.loads may have grown: the only way out of RESUMING
-		 * is to STOP, where a driver loads what it received, so a
-		 * stream that fails after the device's own data was
-		 * complete (a bad END section) still lands in the device;
-		 * it stays STOP and the load reports the failure */
+		/* a failed load never lets the device load what it took:
+		 * leaving RESUMING by its arc (-> STOP) is where a driver
+		 * loads, so the way back from RESUMING is a reset.  Only a
+		 * stream that verified to END was handed over (and a
+		 * later step failed). */
+		FZ_ASSERT(st.loads == loads_before || stream_ends(data, size));
 		FZ_ASSERT(real == DEVSTATE_MIG2_STOP);
 	}
 	FZ_ASSERT(!devstate_fake_mig2_session_open(f));

@@ -195,14 +195,17 @@ int devstate_dev_mig2_unwind(struct devstate_device *dev, const char *step,
 	rc = devstate_dev_mig2_refresh(dev, step);
 	if (rc == 0 && dev->mig2_state == target)
 		goto done;
+	/* never out of RESUMING by its arc: that would load unverified data */
 	if (rc == 0 && dev->mig2_state != DEVSTATE_MIG2_ERROR &&
+	    dev->mig2_state != DEVSTATE_MIG2_RESUMING &&
 	    devstate_mig2_next_step(dev->mig2_flags, dev->mig2_state, target,
 				    &next) == 0) {
 		rc = devstate_dev_mig2_goto(dev, step, target);
 		if (rc == 0)
 			goto done;
 	}
-	/* ERROR, no route, or the route failed: a reset is the way out */
+	/* ERROR, RESUMING, no route, or the route failed: a reset is the way
+	 * out (it discards whatever a RESUMING device took) */
 	if (!dev->ops->mig2_reset) {
 		snprintf(dev->err, sizeof(dev->err), "%s", keep);
 		err_append(dev, "the device cannot be reset%s%s", "", "");

@@ -116,8 +116,11 @@ int devstate_dev_mig2_goto(struct devstate_device *dev, const char *step,
 
 /* Best effort back to target (RUNNING for a save, STOP for a load): the
  * core's route from the state the device reports, else a reset (the device
- * is RUNNING afterwards) and on to target.  dev->err says what happened
- * on the way.  0 when the device reached target. */
+ * is RUNNING afterwards) and on to target.  A device in RESUMING is always
+ * reset: every route out of RESUMING starts with RESUMING -> STOP, the arc
+ * on which a driver loads the data it took, and an unwind follows a failed
+ * or abandoned load whose data must not be loaded.  dev->err says what
+ * happened on the way.  0 when the device reached target. */
 int devstate_dev_mig2_unwind(struct devstate_device *dev, const char *step,
 			     uint32_t target);
 

@@ -27,8 +27,9 @@
  *
  * Failure: a save puts the source back to RUNNING, a load the destination
  * to STOP, by the core's route from the state the device reports, or by
- * a reset when there is none (ERROR) or it fails.  No data session is
- * used after its state is left.
+ * a reset when there is none (ERROR), it fails, or the device is still in
+ * RESUMING (leaving it by its arc would load the unverified data).  No
+ * data session is used after its state is left.
  */
 #include "config.h"
 
@@ -528,8 +529,8 @@ void devstate_m2_load_free(struct devstate_m2_load *l)
 {
 	if (!l)
 		return;
-	/* a load abandoned in RESUMING must not leave a data session: the
-	 * device goes to STOP (refusing the partial data) as on failure */
+	/* a load abandoned in RESUMING must not leave a data session nor
+	 * load its data: the device is reset and stopped, as on failure */
 	if (l->phase == LOAD_STREAM || l->phase == LOAD_ENDED)
 		devstate_dev_mig2_unwind(l->dev, "abandon", DEVSTATE_MIG2_STOP);
 	devstate_dec_free(l->dec);

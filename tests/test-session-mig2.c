@@ -475,6 +475,61 @@ START_TEST(test_device_refuses_data)
 }
 END_TEST
 
+/* A stream that fails verification after the device took all of its data
+ * (the stream's END cut short, or abandoned before finish): the device
+ * must not load it.  Leaving RESUMING by its arc (-> STOP) is where a
+ * driver loads what it took, so the way back is a reset, then STOP. */
+START_TEST(test_failed_load_not_loaded)
+{
+	struct devstate_fake_mig2_stats st;
+	struct devstate_device *src, *dst;
+	struct devstate_load *l = NULL;
+	struct tu_sink sk = { 0 };
+	char err[512];
+	uint32_t before, want;
+
+	src = tu_open_dev("fake:mig2=stop-copy,memory=64K,config=100");
+	ck_assert_int_eq(run_save(src, &sk, 0, 0, err, sizeof(err), NULL), 0);
+	want = digest(src);
+	dst = tu_open_dev("fake:mig2=stop-copy,memory=64K,config=100,zero=yes");
+	before = digest(dst);
+	ck_assert_uint_ne(before, want);
+
+	/* every byte of device data, but the stream's END cut short */
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len - 1, 100000, 0, err,
+				  sizeof(err)), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "no END section"));
+	ck_assert_msg(strstr(err, "(device left in state stop)"), "%s", err);
+	devstate_fake_mig2_stats(devstate_fake_of(dst), &st);
+	ck_assert_uint_eq(st.loads, 0);
+	ck_assert_uint_ge(st.resets, 1);
+	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(dst)),
+			  DEVSTATE_MIG2_STOP);
+	ck_assert_uint_eq(digest(dst), before);
+
+	/* the same stream fed whole but never finished: freeing the load
+	 * abandons the data too */
+	ck_assert_int_eq(devstate_load_new(&l, dst), 0);
+	ck_assert_int_eq(devstate_load_begin(l), 0);
+	ck_assert_int_eq(devstate_load_feed(l, sk.buf, sk.len), 0);
+	devstate_load_free(l);
+	devstate_fake_mig2_stats(devstate_fake_of(dst), &st);
+	ck_assert_uint_eq(st.loads, 0);
+	ck_assert_uint_eq(devstate_fake_mig2_state(devstate_fake_of(dst)),
+			  DEVSTATE_MIG2_STOP);
+	ck_assert_uint_eq(digest(dst), before);
+	ck_assert_uint_eq(bad_fd_uses(dst), 0);
+
+	/* and the whole stream, finished, loads */
+	ck_assert_int_eq(tu_run_load(dst, sk.buf, sk.len, 100000, 0, err,
+				  sizeof(err)), 0);
+	ck_assert_uint_eq(digest(dst), want);
+	devstate_device_free(src);
+	devstate_device_free(dst);
+	free(sk.buf);
+}
+END_TEST
+
 /* The session sentences and returns both families share (session-common):
  * order checks, the option check, a failed stream write with the device
  * put back to RUNNING from any phase, the load's phase checks. */
@@ -636,6 +691,7 @@ static Suite *session_mig2_suite(void)
 	tcase_add_loop_test(tc, test_save_fault_sweep, 0, 4);
 	tcase_add_loop_test(tc, test_load_fault_sweep, 0, 2);
 	tcase_add_test(tc, test_device_refuses_data);
+	tcase_add_test(tc, test_failed_load_not_loaded);
 	tcase_add_test(tc, test_cross_family);
 	tcase_add_loop_test(tc, test_common_sentences, 0, 2);
 	tcase_set_timeout(tc, 120);
