@@ -46,7 +46,6 @@
 #include "transports/transport.h"
 #include "fuzz/fuzz.h"
 
-#define STREAM_MAX	(16u << 20)	/* the sink accepts at most */
 #define STEPS_MAX	64
 
 struct hostile {
@@ -349,56 +348,6 @@ static const struct devstate_transport_ops hostile_ops = {
 	.mig2_reset = h_reset,
 };
 
-struct sink {
-	uint8_t *buf;
-	size_t len, cap;
-};
-
-static int sink_write(void *opaque, const void *buf, size_t len)
-{
-	struct sink *s = opaque;
-
-	if (len > STREAM_MAX - s->len)
-		return -ENOSPC;
-	if (s->len + len > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		uint8_t *p;
-
-		while (cap < s->len + len)
-			cap *= 2;
-		p = realloc(s->buf, cap);
-		if (!p)
-			return -ENOMEM;
-		s->buf = p;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, buf, len);
-	s->len += len;
-	return 0;
-}
-
-static void check_stream(const struct sink *s)
-{
-	struct devstate_dec *d;
-	size_t off = 0, used;
-	int rc = 0;
-
-	FZ_ASSERT(devstate_dec_new(&d) == 0);
-	while (off < s->len) {
-		rc = devstate_dec_feed(d, s->buf + off, s->len - off, &used);
-		if (rc < 0)
-			break;
-		if (rc == DEVSTATE_DEC_HEADER)
-			FZ_ASSERT(devstate_dec_header(d)->protocol ==
-				  DEVSTATE_PROTOCOL_MIG2);
-		off += used;
-	}
-	if (rc != DEVSTATE_DEC_END)
-		fprintf(stderr, "stream: %s\n", devstate_dec_error(d));
-	FZ_ASSERT(rc == DEVSTATE_DEC_END && off == s->len);
-	devstate_dec_free(d);
-}
-
 /* After a failed step: back in RUNNING, or a reset was tried. */
 static void check_unwound(const struct hostile *h, uint64_t resets_before)
 {
@@ -415,7 +364,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct devstate_save_opts opts = { 0 };
 	struct devstate_device *dev;
 	struct devstate_save *s;
-	struct sink out = { 0 };
+	struct fz_sink out = { 0 };
 	struct hostile *h;
 	struct fz z, *ctl;
 	char err[512];
@@ -440,7 +389,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	h = dev->priv;
 	opts.codec = (enum devstate_codec)(flags % 3);
-	rc = devstate_save_new(&s, dev, &opts, sink_write, &out);
+	rc = devstate_save_new(&s, dev, &opts, fz_sink_write, &out);
 	if (rc < 0) {
 		devstate_device_free(dev);
 		return 0;
@@ -497,7 +446,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(unsigned long long)h->flags, rc, out.len,
 			rc ? ": " : "", rc ? devstate_save_error(s) : "");
 	if (completed) {
-		check_stream(&out);
+		fz_check_stream(&out, DEVSTATE_PROTOCOL_MIG2);
 		FZ_ASSERT(h->state == DEVSTATE_MIG2_STOP && !h->fd);
 		if (flags & 16)
 			devstate_save_cleanup(s);

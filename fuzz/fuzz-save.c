@@ -32,7 +32,6 @@
 #include "fuzz/fuzz.h"
 
 #define MAP_MAX		(1u << 20)	/* the hostile device maps at most */
-#define STREAM_MAX	(16u << 20)	/* the sink accepts at most */
 #define STEPS_MAX	64
 
 struct hostile {
@@ -235,59 +234,12 @@ static const struct devstate_transport_ops hostile_ops = {
 	.data_map = h_data_map,
 };
 
-struct sink {
-	uint8_t *buf;
-	size_t len, cap;
-};
-
-static int sink_write(void *opaque, const void *buf, size_t len)
-{
-	struct sink *s = opaque;
-
-	if (len > STREAM_MAX - s->len)
-		return -ENOSPC;
-	if (s->len + len > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		uint8_t *p;
-
-		while (cap < s->len + len)
-			cap *= 2;
-		p = realloc(s->buf, cap);
-		if (!p)
-			return -ENOMEM;
-		s->buf = p;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, buf, len);
-	s->len += len;
-	return 0;
-}
-
-static void check_stream(const struct sink *s)
-{
-	struct devstate_dec *d;
-	size_t off = 0, used;
-	int rc = 0;
-
-	FZ_ASSERT(devstate_dec_new(&d) == 0);
-	while (off < s->len) {
-		rc = devstate_dec_feed(d, s->buf + off, s->len - off, &used);
-		if (rc < 0)
-			break;
-		off += used;
-	}
-	if (rc != DEVSTATE_DEC_END)
-		fprintf(stderr, "stream: %s\n", devstate_dec_error(d));
-	FZ_ASSERT(rc == DEVSTATE_DEC_END && off == s->len);
-	devstate_dec_free(d);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct devstate_save_opts opts = { 0 };
 	struct devstate_device *dev;
 	struct devstate_save *s;
-	struct sink out = { 0 };
+	struct fz_sink out = { 0 };
 	struct fz z, *ctl;
 	char err[512];
 	uint64_t bm[(1u << 12) / 64];
@@ -310,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	opts.codec = (enum devstate_codec)(flags % 3);
 	opts.record_bitmaps = !!(flags & 4);
-	rc = devstate_save_new(&s, dev, &opts, sink_write, &out);
+	rc = devstate_save_new(&s, dev, &opts, fz_sink_write, &out);
 	if (rc < 0) {
 		devstate_device_free(dev);
 		return 0;
@@ -349,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		completed = rc == 0;
 	}
 	if (completed) {
-		check_stream(&out);
+		fz_check_stream(&out, DEVSTATE_PROTOCOL_REGIONS);
 		devstate_save_cleanup(s);
 	} else if (flags & 8) {
 		devstate_save_cancel(s);

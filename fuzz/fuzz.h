@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Shared helpers for the libFuzzer targets: a reader that hands out the
- * fuzzer's bytes as the answers of a device or the sizes of pieces.  When
- * the bytes run out every answer is 0, so each input is a finite script.
+ * fuzzer's bytes as the answers of a device or the sizes of pieces (when
+ * the bytes run out every answer is 0, so each input is a finite script),
+ * a save sink and its stream check, and the CRC fixer.  Include
+ * "config.h" first.
  */
 #ifndef DEVSTATE_FUZZ_H
 #define DEVSTATE_FUZZ_H
@@ -11,6 +13,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
+#include <errno.h>
+
+#include "libdevstate/stream.h"
 
 struct fz {
 	const uint8_t *p;
@@ -85,7 +91,60 @@ static inline uint64_t fz_size(struct fz *z)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#endif
+/* A save session's write callback: keeps every byte, at most
+ * FZ_STREAM_MAX (then -ENOSPC, a failure the session must survive). */
+#define FZ_STREAM_MAX	(16u << 20)
+
+struct fz_sink {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static inline int fz_sink_write(void *opaque, const void *buf, size_t len)
+{
+	struct fz_sink *s = opaque;
+
+	if (len > FZ_STREAM_MAX - s->len)
+		return -ENOSPC;
+	if (s->len + len > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		uint8_t *p;
+
+		while (cap < s->len + len)
+			cap *= 2;
+		p = realloc(s->buf, cap);
+		if (!p)
+			return -ENOMEM;
+		s->buf = p;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+/* What a completed save wrote decodes whole, to END, with a header of
+ * protocol family `protocol`. */
+static inline void fz_check_stream(const struct fz_sink *s, uint32_t protocol)
+{
+	struct devstate_dec *d;
+	size_t off = 0, used;
+	int rc = 0;
+
+	FZ_ASSERT(devstate_dec_new(&d) == 0);
+	while (off < s->len) {
+		rc = devstate_dec_feed(d, s->buf + off, s->len - off, &used);
+		if (rc < 0)
+			break;
+		if (rc == DEVSTATE_DEC_HEADER)
+			FZ_ASSERT(devstate_dec_header(d)->protocol == protocol);
+		off += used;
+	}
+	if (rc != DEVSTATE_DEC_END)
+		fprintf(stderr, "stream: %s\n", devstate_dec_error(d));
+	FZ_ASSERT(rc == DEVSTATE_DEC_END && off == s->len);
+	devstate_dec_free(d);
+}
 
 /*
  * Make a mutated stream pass its CRCs, so that the fuzzer reaches the
@@ -147,3 +206,5 @@ static inline void fz_fix_crcs(uint8_t *p, size_t n)
 		off += (size_t)total;
 	}
 }
+
+#endif
