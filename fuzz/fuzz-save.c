@@ -53,18 +53,9 @@ static const int errs[] = {
  * the device is gone. */
 static int hostile_err(struct hostile *h, char *err, size_t errlen)
 {
-	uint8_t b;
-
 	h->ops++;
-	if (!fz_left(&h->z)) {
-		devstate_msg(err, errlen, "hostile: out of script");
-		return -EIO;
-	}
-	b = fz_u8(&h->z);
-	if (b < 0xf0)
-		return 0;
-	devstate_msg(err, errlen, "hostile: scripted error");
-	return -errs[(b - 0xf0) % (sizeof(errs) / sizeof(errs[0]))];
+	return fz_device_err(&h->z, errs, sizeof(errs) / sizeof(errs[0]), err,
+			     errlen);
 }
 
 static int h_open(const char *args, void **priv, char *err, size_t errlen)

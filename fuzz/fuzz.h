@@ -91,6 +91,27 @@ static inline uint64_t fz_size(struct fz *z)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A scripted device's error for one call, or 0: one byte of z per call;
+ * a byte >= 0xf0 picks one of the n errnos in errs.  Out of bytes: the
+ * device is gone (-EIO).  Either error leaves a sentence in err. */
+static inline int fz_device_err(struct fz *z, const int *errs, size_t n,
+				char *err, size_t errlen)
+{
+	uint8_t b;
+
+	if (!fz_left(z)) {
+		if (err && errlen)
+			snprintf(err, errlen, "hostile: out of script");
+		return -EIO;
+	}
+	b = fz_u8(z);
+	if (b < 0xf0)
+		return 0;
+	if (err && errlen)
+		snprintf(err, errlen, "hostile: scripted error");
+	return -errs[(b - 0xf0) % n];
+}
+
 /* A save session's write callback: keeps every byte, at most
  * FZ_STREAM_MAX (then -ENOSPC, a failure the session must survive). */
 #define FZ_STREAM_MAX	(16u << 20)
